@@ -1,0 +1,115 @@
+"""Start a real server process and wait until it really serves, with mirakuru.
+
+mirakuru already does the hard parts: its own session per process, a deadline on readiness,
+SIGTERM then SIGKILL on stop, and finding children by an environment marker. What it lacks
+is a readiness check that is a callable (a SQL query, an HTTP 200, a PING): that is this file.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from mirakuru import Executor
+from mirakuru.exceptions import AlreadyRunning, ProcessExitedWithError, TimeoutExpired
+
+__all__ = ["AlreadyRunning", "ProcessExitedWithError", "ServerProcess", "TimeoutExpired"]
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ServerProcess(Executor):  # type: ignore[misc]
+    """A process that is ready when `check()` says so, and refuses to start on a busy port."""
+
+    def __init__(
+        self,
+        command: list[str],
+        *,
+        check: Callable[[], bool],
+        port: int | None,
+        log_file: Path,
+        env: dict[str, str],
+        timeout: float = 60,
+        cwd: str | None = None,
+        stop_signal: int = 15,
+    ) -> None:
+        self._check = check
+        self.port = port
+        self.log_file = log_file
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        self._log: IO[Any] | None = None
+        super().__init__(
+            command,
+            cwd=cwd,
+            timeout=timeout,
+            sleep=0.1,
+            stop_signal=stop_signal,
+            envvars=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+
+    def start(self) -> ServerProcess:
+        # The log is opened per start and closed on stop, so a restarted service appends to it.
+        if self._log is None:
+            self._log = self.log_file.open("a", encoding="utf-8")
+            self._stdout = self._log
+        try:
+            super().start()
+        except BaseException:
+            self._close_log()
+            raise
+        return self
+
+    def stop(self, *args: Any, **kwargs: Any) -> ServerProcess:
+        try:
+            super().stop(*args, **kwargs)
+        finally:
+            self._close_log()
+        return self
+
+    def kill(self, *args: Any, **kwargs: Any) -> ServerProcess:
+        try:
+            super().kill(*args, **kwargs)
+        finally:
+            self._close_log()
+        return self
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def pre_start_check(self) -> bool:
+        return self.port is not None and port_in_use(self.port)
+
+    def after_start_check(self) -> bool:
+        try:
+            return self._check()
+        except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+            return False
+
+    @property
+    def pid(self) -> int | None:
+        process = self.process
+        return None if process is None else int(process.pid)
+
+    def exit_code(self) -> int | None:
+        """None while running; the exit status once it stopped by itself."""
+        process = self.process
+        return None if process is None else process.poll()

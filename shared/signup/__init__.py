@@ -1,0 +1,1 @@
+"""The signup service: proof of attendance, evolved in three phases."""

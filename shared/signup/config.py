@@ -1,0 +1,141 @@
+"""Settings: read from the environment once, validated, immutable.
+
+Every knob of the service and the writer lives here so a bad value stops the process at
+start with a message naming the variable, instead of surfacing as a 500 under load.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal, TypeVar, cast
+
+Store = Literal["postgres", "queue", "none"]
+STORES: tuple[Store, ...] = ("postgres", "queue", "none")
+_T = TypeVar("_T")
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    store: Store = "postgres"
+    database_url: str = ""
+    pool_min: int = 2
+    pool_max: int = 10
+    pool_timeout: float = 5.0
+    # Requests allowed to queue for a connection per worker before the next one gets a 503.
+    pool_max_waiting: int = 64
+    # psycopg prepares a statement after it ran this many times on a connection. PgBouncer in
+    # transaction mode (Debian ships 1.18) cannot keep prepared statements, so phase 2 and 3
+    # switch this off with SIGNUP_PREPARE_THRESHOLD=none.
+    prepare_threshold: int | None = 5
+    max_body_bytes: int = 64 * 1024
+    redis_url: str = ""
+    stream: str = "signups"
+    # Phase 3 sheds load with 503 once this many signups wait in the stream.
+    max_backlog: int = 200_000
+    retry_after_seconds: int = 1
+    writer_batch_size: int = 1000
+    writer_max_wait_ms: int = 50
+    # Entries a writer read but did not acknowledge for this long are taken over by another.
+    # It must exceed the slowest batch, or two writers would insert the same batch twice (the
+    # unique index makes that harmless, but it is wasted work).
+    writer_claim_idle_ms: int = 30_000
+    writer_metrics_port: int = 9101
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        r = _Reader(env)
+        settings = cls(
+            store=r.choice("SIGNUP_STORE", STORES, cls.store),
+            database_url=r.text("SIGNUP_DATABASE_URL", ""),
+            pool_min=r.integer("SIGNUP_POOL_MIN", cls.pool_min, minimum=0),
+            pool_max=r.integer("SIGNUP_POOL_MAX", cls.pool_max, minimum=1),
+            pool_timeout=r.number("SIGNUP_POOL_TIMEOUT", cls.pool_timeout, minimum=0.01),
+            pool_max_waiting=r.integer("SIGNUP_POOL_MAX_WAITING", cls.pool_max_waiting, 0),
+            prepare_threshold=r.optional_integer("SIGNUP_PREPARE_THRESHOLD", 5, minimum=0),
+            max_body_bytes=r.integer("SIGNUP_MAX_BODY_BYTES", cls.max_body_bytes, minimum=256),
+            redis_url=r.text("SIGNUP_REDIS_URL", ""),
+            stream=r.text("SIGNUP_STREAM", cls.stream),
+            max_backlog=r.integer("SIGNUP_MAX_BACKLOG", cls.max_backlog, minimum=1),
+            retry_after_seconds=r.integer("SIGNUP_RETRY_AFTER", cls.retry_after_seconds, minimum=1),
+            writer_batch_size=r.integer(
+                "SIGNUP_WRITER_BATCH_SIZE", cls.writer_batch_size, minimum=1, maximum=50_000
+            ),
+            writer_max_wait_ms=r.integer("SIGNUP_WRITER_MAX_WAIT_MS", cls.writer_max_wait_ms, 1),
+            writer_claim_idle_ms=r.integer(
+                "SIGNUP_WRITER_CLAIM_IDLE_MS", cls.writer_claim_idle_ms, minimum=100
+            ),
+            writer_metrics_port=r.integer(
+                "SIGNUP_WRITER_METRICS_PORT", cls.writer_metrics_port, minimum=0, maximum=65535
+            ),
+            log_level=r.choice("SIGNUP_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+        )
+        if settings.pool_min > settings.pool_max:
+            raise SettingsError(
+                f"SIGNUP_POOL_MIN={settings.pool_min} is larger than "
+                f"SIGNUP_POOL_MAX={settings.pool_max}"
+            )
+        if settings.store == "postgres" and not settings.database_url:
+            raise SettingsError("SIGNUP_DATABASE_URL is required when SIGNUP_STORE=postgres")
+        if settings.store == "queue" and not settings.redis_url:
+            raise SettingsError("SIGNUP_REDIS_URL is required when SIGNUP_STORE=queue")
+        for name, url, schemes in (
+            ("SIGNUP_DATABASE_URL", settings.database_url, ("postgresql://", "postgres://")),
+            ("SIGNUP_REDIS_URL", settings.redis_url, ("redis://", "rediss://", "unix://")),
+        ):
+            if url and not url.startswith(schemes):
+                raise SettingsError(f"{name} must start with one of {', '.join(schemes)}")
+        return settings
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def _get(self, name: str, default: _T, parse: Callable[[str], _T], expected: str) -> _T:
+        raw = self._env.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            return parse(raw.strip())
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r} is not {expected}") from None
+
+    def text(self, name: str, default: str) -> str:
+        return self._get(name, default, str, "text")
+
+    def choice(self, name: str, options: tuple[str, ...], default: _T) -> _T:
+        value = self._get(name, cast(str, default), str, "text")
+        if value not in options:
+            raise SettingsError(f"{name}={value!r} must be one of {', '.join(options)}")
+        return cast(_T, value)
+
+    def integer(self, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+        value = self._get(name, default, int, "an integer")
+        return self._bounded(name, value, minimum, maximum)
+
+    def number(self, name: str, default: float, minimum: float) -> float:
+        value = self._get(name, default, float, "a number")
+        return self._bounded(name, value, minimum, None)
+
+    def optional_integer(self, name: str, default: int, minimum: int) -> int | None:
+        raw = self._env.get(name, "").strip().lower()
+        if raw in ("none", "off", "disabled"):
+            return None
+        return self.integer(name, default, minimum)
+
+    @staticmethod
+    def _bounded(name: str, value: _T, minimum: float, maximum: float | None) -> _T:
+        number = cast(float, value)
+        if number != number or number < minimum:  # NaN fails the first test
+            raise SettingsError(f"{name}={value} must be at least {minimum}")
+        if maximum is not None and number > maximum:
+            raise SettingsError(f"{name}={value} must be at most {maximum}")
+        return value

@@ -1,0 +1,36 @@
+"""gunicorn settings, shared by compose and the native runtime: `gunicorn -c python:signup.gunicorn_conf`.
+
+Everything tunable comes from the environment so one file serves every phase:
+GUNICORN_BIND (default 0.0.0.0:8000), GUNICORN_WORKERS (default 2), GUNICORN_GRACEFUL_TIMEOUT.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+from prometheus_client import multiprocess
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+# The maintained worker; uvicorn.workers is deprecated.
+worker_class = "uvicorn_worker.UvicornWorker"
+# SIGTERM: stop accepting, let in-flight requests finish, then the lifespan closes the pool.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+timeout = 30
+keepalive = 75  # longer than nginx's upstream keepalive_timeout, so nginx closes first
+accesslog = None
+wsgi_app = "signup.app:create_app()"
+
+# Metrics from every worker go to files in one directory, summed on scrape. The directory
+# must be empty when the master starts, or counters of a previous run would be added in.
+_metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/signup-metrics"))
+
+
+def on_starting(server: object) -> None:
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    _metrics_dir.mkdir(parents=True)
+
+
+def child_exit(server: object, worker: object) -> None:
+    # A dead worker's livesum gauges (in flight, pool size) must stop counting.
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

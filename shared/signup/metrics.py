@@ -1,0 +1,160 @@
+"""Every metric the service and the writer export, defined once.
+
+Names, types, labels and buckets follow the lab's metrics guide. Label values are created at
+import so a series exists (at 0) before its first event: `rate()` then reads 0, not "no data",
+and alerts on ratios have both sides.
+
+Under gunicorn the app runs in several worker processes, so prometheus_client's multiprocess
+mode is used when PROMETHEUS_MULTIPROC_DIR is set (the gunicorn config sets it and wipes it at
+start). Each gauge says how its per-process values combine: `livesum` adds the workers that are
+alive, so a dead worker's in-flight count or pool size disappears with it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.registry import REGISTRY
+
+# The guide's buckets (Go's DefBuckets): 5 ms to 10 s.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Database calls are faster than requests; finer low buckets show a pool wait early.
+DB_BUCKETS = (0.0005, 0.001, 0.0025, *LATENCY_BUCKETS)
+BATCH_BUCKETS = (1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+
+STATUS_CODES = ("201", "202", "400", "405", "409", "413", "500", "503")
+ERROR_TYPES = (
+    "validation",
+    "duplicate_email",
+    "database",
+    "invalid_json",
+    "invalid_method",
+    "body_too_large",
+    "queue",
+    "overloaded",
+)
+POOL_STATES = ("in_use", "idle", "open")
+
+# --- golden signals -------------------------------------------------------------------------
+REQUEST_DURATION = Histogram(
+    "signup_request_duration_seconds",
+    "Duration of signup requests in seconds",
+    ["status_code"],
+    buckets=LATENCY_BUCKETS,
+)
+REQUESTS = Counter("signup_requests_total", "Total number of signup requests", ["status_code"])
+ERRORS = Counter("signup_errors_total", "Total number of signup errors by type", ["error_type"])
+DB_CONNECTIONS = Gauge(
+    "database_connections",
+    "Database connections of the app's pools by state, summed over live workers",
+    ["state"],
+    multiprocess_mode="livesum",
+)
+DB_CONNECTIONS_MAX = Gauge(
+    "database_connections_max",
+    "Configured maximum size of the app's pools, summed over live workers",
+    multiprocess_mode="livesum",
+)
+# --- recommended ----------------------------------------------------------------------------
+DB_QUERY_DURATION = Histogram(
+    "database_query_duration_seconds",
+    "Duration of database operations in seconds",
+    ["operation"],
+    buckets=DB_BUCKETS,
+)
+VALIDATION_ERRORS = Counter(
+    "signup_validation_errors_total", "Validation failures by field", ["field"]
+)
+DUPLICATE_ATTEMPTS = Counter(
+    "signup_duplicate_email_attempts_total", "Signups refused because the email exists"
+)
+IN_FLIGHT = Gauge(
+    "signup_requests_in_flight",
+    "Signup requests being handled now",
+    multiprocess_mode="livesum",
+)
+# --- saturation the phases add --------------------------------------------------------------
+POOL_WAITING = Gauge(
+    "database_pool_requests_waiting",
+    "Requests queued for a pool connection, summed over live workers",
+    multiprocess_mode="livesum",
+)
+POOL_WAIT = Histogram(
+    "database_pool_wait_seconds",
+    "Time a request waited to get a pool connection",
+    buckets=DB_BUCKETS,
+)
+QUEUE_BACKLOG_SEEN = Gauge(
+    "signup_queue_backlog_seen",
+    "Stream backlog as last seen by the API when deciding to shed load",
+    multiprocess_mode="max",
+)
+
+# --- phase 3: the stream and the writer (exported by each writer process) ------------------
+QUEUE_DEPTH = Gauge("signup_queue_depth", "Signups in the stream not yet written to PostgreSQL")
+QUEUE_OLDEST_AGE = Gauge(
+    "signup_queue_oldest_age_seconds", "Age of the oldest signup still in the stream (lag)"
+)
+WRITER_BATCH_SIZE = Histogram(
+    "signup_writer_batch_size", "Signups per batch written by the writer", buckets=BATCH_BUCKETS
+)
+WRITER_FLUSH_DURATION = Histogram(
+    "signup_writer_flush_duration_seconds",
+    "Time to write one batch to PostgreSQL and acknowledge it",
+    buckets=DB_BUCKETS,
+)
+WRITER_ROWS = Counter("signup_writer_rows_inserted_total", "Rows the writer inserted")
+WRITER_DUPLICATES = Counter(
+    "signup_writer_duplicates_dropped_total",
+    "Stream entries whose email already had a row (a redelivery or lost claims)",
+)
+WRITER_REDELIVERIES = Counter(
+    "signup_writer_redeliveries_total", "Entries taken over from a writer that stopped"
+)
+WRITER_ERRORS = Counter("signup_writer_errors_total", "Writer failures by stage", ["stage"])
+WRITER_LAST_FLUSH = Gauge(
+    "signup_writer_last_flush_timestamp_seconds", "Unix time of the writer's last completed loop"
+)
+ACCEPT_TO_ROW = Histogram(
+    "signup_accept_to_row_seconds",
+    "Time from a 202 (entry appended) to its row committed",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+WRITER_STAGES = ("read", "insert", "ack", "claim")
+
+
+def precreate_writer_series() -> None:
+    for stage in WRITER_STAGES:
+        WRITER_ERRORS.labels(stage)
+    DB_QUERY_DURATION.labels("insert_batch")
+
+
+def precreate_request_series() -> None:
+    for code in STATUS_CODES:
+        REQUEST_DURATION.labels(code)
+        REQUESTS.labels(code)
+    for kind in ERROR_TYPES:
+        ERRORS.labels(kind)
+    for field in ("email", "first_name", "last_name"):
+        VALIDATION_ERRORS.labels(field)
+    for state in POOL_STATES:
+        DB_CONNECTIONS.labels(state)
+    DB_QUERY_DURATION.labels("insert_user")
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition for GET /metrics: summed over all workers in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,22 @@
+"""Pick the persistence of a phase from settings."""
+
+from __future__ import annotations
+
+from signup.config import Settings
+from signup.stores.base import DuplicateEmail, Overloaded, Status, Store, StoreUnavailable
+
+__all__ = ["DuplicateEmail", "Overloaded", "Status", "Store", "StoreUnavailable", "build"]
+
+
+def build(settings: Settings) -> Store:
+    if settings.store == "postgres":
+        from signup.stores.postgres import PostgresStore
+
+        return PostgresStore(settings)
+    if settings.store == "queue":
+        from signup.stores.queue import QueueStore
+
+        return QueueStore(settings)
+    from signup.stores.null import NullStore
+
+    return NullStore()

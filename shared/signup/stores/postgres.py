@@ -1,0 +1,104 @@
+"""Phases 1 and 2: one INSERT ... RETURNING per signup, through a psycopg connection pool."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+from psycopg import errors
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout, TooManyRequests
+
+from signup import metrics
+from signup.config import Settings
+from signup.stores.base import DuplicateEmail, Overloaded, Status, StoreUnavailable
+from signup.validation import SignupRequest
+
+INSERT = """
+INSERT INTO users (email, first_name, last_name)
+VALUES (%s, %s, %s)
+RETURNING id, email, first_name, last_name, created_at, updated_at
+"""
+
+
+class PostgresStore:
+    created_status = 201
+    created_message = "user created successfully"
+    failure_kind = "database"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._pool = AsyncConnectionPool(
+            settings.database_url,
+            min_size=settings.pool_min,
+            max_size=settings.pool_max,
+            timeout=settings.pool_timeout,
+            # A bounded wait queue turns overload into fast 503s instead of a pile of requests
+            # that all time out together.
+            max_waiting=settings.pool_max_waiting,
+            kwargs={"prepare_threshold": settings.prepare_threshold, "autocommit": True},
+            open=False,
+            name="signup",
+        )
+
+    async def open(self) -> None:
+        # wait=False: the app starts and answers /healthz while the database is still down;
+        # /readyz and the 500s say so, and the pool keeps reconnecting in the background.
+        await self._pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def create(self, signup: SignupRequest) -> dict[str, object]:
+        waited = time.perf_counter()
+        try:
+            async with self._pool.connection() as conn:
+                started = time.perf_counter()
+                metrics.POOL_WAIT.observe(started - waited)
+                try:
+                    async with conn.cursor(row_factory=dict_row) as cur:
+                        await cur.execute(
+                            INSERT, (signup.email, signup.first_name, signup.last_name)
+                        )
+                        row: dict[str, Any] | None = await cur.fetchone()
+                finally:
+                    metrics.DB_QUERY_DURATION.labels("insert_user").observe(
+                        time.perf_counter() - started
+                    )
+        except errors.UniqueViolation:
+            raise DuplicateEmail from None
+        except TooManyRequests as exc:
+            raise Overloaded(self._settings.retry_after_seconds, "pool queue full") from exc
+        except PoolTimeout as exc:
+            raise StoreUnavailable("no database connection within the pool timeout") from exc
+        except psycopg.Error as exc:
+            raise StoreUnavailable(str(exc).strip() or type(exc).__name__) from exc
+        if row is None:  # pragma: no cover - RETURNING always yields the row
+            raise StoreUnavailable("INSERT returned no row")
+        return row
+
+    async def check_ready(self) -> None:
+        try:
+            async with self._pool.connection(timeout=2.0) as conn:
+                await conn.execute("SELECT 1 FROM users LIMIT 1")
+        except (psycopg.Error, PoolTimeout, TooManyRequests) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def status(self, email: str) -> Status | None:
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute("SELECT 1 FROM users WHERE email = %s", (email,))
+                found = await cur.fetchone()
+        except (psycopg.Error, PoolTimeout, TooManyRequests) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return "recorded" if found else None
+
+    def sample_metrics(self) -> None:
+        stats = self._pool.get_stats()
+        size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
+        metrics.DB_CONNECTIONS.labels("in_use").set(size - idle)
+        metrics.DB_CONNECTIONS.labels("idle").set(idle)
+        metrics.DB_CONNECTIONS.labels("open").set(size)
+        metrics.DB_CONNECTIONS_MAX.set(self._settings.pool_max)
+        metrics.POOL_WAITING.set(stats.get("requests_waiting", 0))

@@ -1,0 +1,69 @@
+"""Real throwaway servers for the whole test session: nothing here is a stand-in.
+
+One PostgreSQL cluster per session in a temporary folder on a free port (fsync off: these
+tests check behaviour, not durability), and a fresh database per test module that needs one,
+dropped afterwards. Phase-level tests start their own stacks through the native runtime.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from lab._proc import ServerProcess, free_port
+from lab.postgres import Cluster
+from signup import migrate
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("pg")
+    cluster = Cluster(root / "data", free_port(), settings={"fsync": "off"})
+    cluster.init()
+    server = ServerProcess(
+        cluster.command(),
+        check=cluster.ready,
+        port=cluster.port,
+        log_file=root / "postgres.log",
+        env={},
+    )
+    server.start()
+    try:
+        yield cluster
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def database_url(pg_cluster: Cluster) -> Iterator[str]:
+    """A migrated database of its own for one test module, dropped after it."""
+    name = f"signup_test_{uuid.uuid4().hex[:8]}"
+    url = pg_cluster.ensure_database("signup", "signup-test-pw", name)
+    migrate.apply(url)
+    try:
+        yield url
+    finally:
+        pg_cluster.drop_database(name)
+
+
+@pytest.fixture
+def clean_users(database_url: str) -> str:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE users RESTART IDENTITY")
+    return database_url
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNUP_", "PROMETHEUS_"))}
+    env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '')}"
+    env.update(extra)
+    return env
