@@ -15,7 +15,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from lab._proc import ServerProcess, free_port
 from lab.postgres import Cluster
 from signup import migrate

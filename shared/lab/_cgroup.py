@@ -28,8 +28,7 @@ def _v2() -> bool:
 
 
 def _v1_dirs(relative: str) -> dict[str, Path]:
-    dirs = {ctl: ROOT / ctl / relative for ctl in ("cpu", "cpuacct", "memory")}
-    return dirs
+    return {ctl: ROOT / ctl / relative for ctl in ("cpu", "cpuacct", "memory")}
 
 
 def available() -> str | None:

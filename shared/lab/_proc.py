@@ -32,7 +32,7 @@ def free_port() -> int:
         return port
 
 
-class ServerProcess(Executor):  # type: ignore[misc]
+class ServerProcess(Executor):
     """A process that is ready when `check()` says so, and refuses to start on a busy port."""
 
     def __init__(
@@ -101,7 +101,7 @@ class ServerProcess(Executor):  # type: ignore[misc]
     def after_start_check(self) -> bool:
         try:
             return self._check()
-        except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+        except Exception:
             return False
 
     @property

@@ -66,12 +66,13 @@ def _chown_for_server(path: Path) -> None:
 class Cluster:
     datadir: Path
     port: int
-    superuser_password: str = "postgres"
+    superuser: str = "postgres"
+    superuser_password: str = "postgres"  # noqa: S105 - a throwaway cluster on loopback
     settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def admin_url(self) -> str:
-        return self.url("postgres", self.superuser_password, "postgres")
+        return self.url(self.superuser, self.superuser_password, "postgres")
 
     def url(self, user: str, password: str, database: str) -> str:
         return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{database}"
@@ -95,7 +96,7 @@ class Cluster:
                     str(bindir() / "initdb"),
                     "--pgdata",
                     str(self.datadir),
-                    "--username=postgres",
+                    f"--username={self.superuser}",
                     f"--pwfile={pwfile}",
                     "--auth=scram-sha-256",
                     "--encoding=UTF8",
@@ -148,10 +149,16 @@ class Cluster:
                 )
         return self.url(user, password, database)
 
+    def ensure_owned_database(self, database: str) -> None:
+        """Create a database owned by the superuser, as the official image does at first start."""
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            if not conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+            ).fetchone():
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+
     def drop_database(self, database: str) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(database)
-                )
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
             )

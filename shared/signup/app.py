@@ -95,9 +95,7 @@ class SignupService:
             log.error("signup not stored: %s", exc)
             return self._count(500, {"error": FAILED}, store.failure_kind)
         metrics.REQUESTS.labels(str(store.created_status)).inc()
-        return json_response(
-            store.created_status, {"message": store.created_message, "user": user}
-        )
+        return json_response(store.created_status, {"message": store.created_message, "user": user})
 
     @staticmethod
     def _count(status: int, body: dict[str, object], error: str) -> Response:

@@ -52,28 +52,29 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         r = _Reader(env)
+        d = cls()  # the defaults (slots hide class-level field values)
         settings = cls(
-            store=r.choice("SIGNUP_STORE", STORES, cls.store),
+            store=r.choice("SIGNUP_STORE", STORES, d.store),
             database_url=r.text("SIGNUP_DATABASE_URL", ""),
-            pool_min=r.integer("SIGNUP_POOL_MIN", cls.pool_min, minimum=0),
-            pool_max=r.integer("SIGNUP_POOL_MAX", cls.pool_max, minimum=1),
-            pool_timeout=r.number("SIGNUP_POOL_TIMEOUT", cls.pool_timeout, minimum=0.01),
-            pool_max_waiting=r.integer("SIGNUP_POOL_MAX_WAITING", cls.pool_max_waiting, 0),
+            pool_min=r.integer("SIGNUP_POOL_MIN", d.pool_min, minimum=0),
+            pool_max=r.integer("SIGNUP_POOL_MAX", d.pool_max, minimum=1),
+            pool_timeout=r.number("SIGNUP_POOL_TIMEOUT", d.pool_timeout, minimum=0.01),
+            pool_max_waiting=r.integer("SIGNUP_POOL_MAX_WAITING", d.pool_max_waiting, 0),
             prepare_threshold=r.optional_integer("SIGNUP_PREPARE_THRESHOLD", 5, minimum=0),
-            max_body_bytes=r.integer("SIGNUP_MAX_BODY_BYTES", cls.max_body_bytes, minimum=256),
+            max_body_bytes=r.integer("SIGNUP_MAX_BODY_BYTES", d.max_body_bytes, minimum=256),
             redis_url=r.text("SIGNUP_REDIS_URL", ""),
-            stream=r.text("SIGNUP_STREAM", cls.stream),
-            max_backlog=r.integer("SIGNUP_MAX_BACKLOG", cls.max_backlog, minimum=1),
-            retry_after_seconds=r.integer("SIGNUP_RETRY_AFTER", cls.retry_after_seconds, minimum=1),
+            stream=r.text("SIGNUP_STREAM", d.stream),
+            max_backlog=r.integer("SIGNUP_MAX_BACKLOG", d.max_backlog, minimum=1),
+            retry_after_seconds=r.integer("SIGNUP_RETRY_AFTER", d.retry_after_seconds, minimum=1),
             writer_batch_size=r.integer(
-                "SIGNUP_WRITER_BATCH_SIZE", cls.writer_batch_size, minimum=1, maximum=50_000
+                "SIGNUP_WRITER_BATCH_SIZE", d.writer_batch_size, minimum=1, maximum=50_000
             ),
-            writer_max_wait_ms=r.integer("SIGNUP_WRITER_MAX_WAIT_MS", cls.writer_max_wait_ms, 1),
+            writer_max_wait_ms=r.integer("SIGNUP_WRITER_MAX_WAIT_MS", d.writer_max_wait_ms, 1),
             writer_claim_idle_ms=r.integer(
-                "SIGNUP_WRITER_CLAIM_IDLE_MS", cls.writer_claim_idle_ms, minimum=100
+                "SIGNUP_WRITER_CLAIM_IDLE_MS", d.writer_claim_idle_ms, minimum=100
             ),
             writer_metrics_port=r.integer(
-                "SIGNUP_WRITER_METRICS_PORT", cls.writer_metrics_port, minimum=0, maximum=65535
+                "SIGNUP_WRITER_METRICS_PORT", d.writer_metrics_port, minimum=0, maximum=65535
             ),
             log_level=r.choice("SIGNUP_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         )

@@ -1,4 +1,4 @@
-"""gunicorn settings, shared by compose and the native runtime: `gunicorn -c python:signup.gunicorn_conf`.
+"""gunicorn settings for compose and the native runtime: `-c python:signup.gunicorn_conf`.
 
 Everything tunable comes from the environment so one file serves every phase:
 GUNICORN_BIND (default 0.0.0.0:8000), GUNICORN_WORKERS (default 2), GUNICORN_GRACEFUL_TIMEOUT.
@@ -23,7 +23,7 @@ wsgi_app = "signup.app:create_app()"
 
 # Metrics from every worker go to files in one directory, summed on scrape. The directory
 # must be empty when the master starts, or counters of a previous run would be added in.
-_metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/signup-metrics"))
+_metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/signup-metrics"))  # noqa: S108
 
 
 def on_starting(server: object) -> None:
@@ -33,4 +33,4 @@ def on_starting(server: object) -> None:
 
 def child_exit(server: object, worker: object) -> None:
     # A dead worker's livesum gauges (in flight, pool size) must stop counting.
-    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined,no-untyped-call]

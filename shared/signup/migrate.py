@@ -23,7 +23,7 @@ LOCK_ID = 7_240_001
 
 def migrations() -> list[tuple[str, str]]:
     folder = resources.files("signup") / "migrations"
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
 
 

@@ -6,10 +6,9 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from starlette.testclient import TestClient
-
 from signup.app import create_app
 from signup.config import Settings
+from starlette.testclient import TestClient
 
 VALID = {"email": "Grace@Example.com", "first_name": " Grace ", "last_name": "Hopper"}
 
@@ -60,13 +59,18 @@ def test_duplicate_is_case_insensitive(client: TestClient, clean_users: str) -> 
         (b"not json", 400, "invalid request body"),
         (b"[1, 2]", 400, "invalid request body"),
         (b'{"email": 5, "first_name": "a", "last_name": "b"}', 400, "invalid request body"),
-        (b'{"email": "a\xff@b.co", "first_name": "a", "last_name": "b"}', 400,
-         "invalid request body"),
-        (b'{"email": "x@y.co", "first_name": "a\\u0000", "last_name": "b"}', 400,
-         "first name contains invalid characters"),
+        (
+            b'{"email": "a\xff@b.co", "first_name": "a", "last_name": "b"}',
+            400,
+            "invalid request body",
+        ),
+        (
+            b'{"email": "x@y.co", "first_name": "a\\u0000", "last_name": "b"}',
+            400,
+            "first name contains invalid characters",
+        ),
         (b'{"email": "", "first_name": "a", "last_name": "b"}', 400, "email is required"),
-        (b'{"email": "x@y.co", "first_name": "a", "last_name": ""}', 400,
-         "last name is required"),
+        (b'{"email": "x@y.co", "first_name": "a", "last_name": ""}', 400, "last name is required"),
     ],
 )
 def test_bad_input_is_a_json_400_and_stores_nothing(
@@ -122,4 +126,4 @@ def test_metrics_count_outcomes(client: TestClient) -> None:
     client.post("/signup", json={**VALID, "email": "bad"})
     assert sample('signup_requests_total{status_code="201"}') == before_201 + 1
     assert sample('signup_validation_errors_total{field="email"}') == before_val + 1
-    assert sample('database_connections_max') == 4
+    assert sample("database_connections_max") == 4

@@ -1,0 +1,56 @@
+# The lab's interface. `make help` lists the targets; CI runs the same ones (.ci/run).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+LAB := $(PY) -m lab
+STAMP := $(VENV)/.installed
+# RUNTIME=docker|native forces a runtime; empty means docker when an engine answers.
+RUNTIME ?=
+export RUNTIME
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	@touch $@
+
+.PHONY: install
+install: $(STAMP) ## create .venv with the service, the lab tooling and the dev tools
+
+.PHONY: deps
+deps: ## install the Debian packages of the native runtime (needs root)
+	apt-get update
+	grep -v '^#' shared/debian-packages.txt | xargs apt-get install -y --no-install-recommends
+
+.PHONY: phase1 phase2 phase3
+phase1: $(STAMP) ## start phase 1: the monolith (app + PostgreSQL) on 127.0.0.1:8080
+	$(LAB) up phase1
+phase2: $(STAMP) ## start phase 2: nginx + app replicas (REPLICAS=3) + PgBouncer
+	$(LAB) up phase2
+phase3: $(STAMP) ## start phase 3: phase 2 + Redis stream + batch writer
+	$(LAB) up phase3
+
+.PHONY: down clean status logs
+down: $(STAMP) ## stop everything the lab started
+	$(LAB) down
+clean: $(STAMP) ## down, then delete the run folder and its data
+	$(LAB) clean
+status: $(STAMP) ## show what runs where
+	$(LAB) status
+logs: $(STAMP) ## last lines of every service's log (SERVICE=app to pick one)
+	$(LAB) logs $(SERVICE)
+
+.PHONY: test lint
+test: $(STAMP) ## run the whole test suite against real servers
+	$(VENV)/bin/pytest
+lint: $(STAMP) ## ruff and mypy --strict over code and tests
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy

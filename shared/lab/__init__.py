@@ -1,0 +1,1 @@
+"""The lab's own tooling: native runtime, load tests, bench and report."""

@@ -1,0 +1,268 @@
+"""`python -m lab`: the commands behind `make phase1/2/3`, `down`, `clean`, `status`, `logs`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+from lab.runtime import Ports, RunContext
+from lab.topology import PHASES, REPO, TopologyError, load
+
+RUN_DIR = Path(os.environ.get("LAB_RUN_DIR", REPO / ".run"))
+
+
+def state_file(run_dir: Path) -> Path:
+    return run_dir / "state.json"
+
+
+def read_state(run_dir: Path) -> dict[str, object] | None:
+    path = state_file(run_dir)
+    try:
+        state: dict[str, object] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    pid = state.get("supervisor_pid")
+    if not isinstance(pid, int) or not psutil.pid_exists(pid):
+        return None
+    return state
+
+
+def docker_available() -> bool:
+    if not shutil.which("docker"):
+        return False
+    result = subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=20)
+    return result.returncode == 0
+
+
+def choose_runtime(requested: str) -> str:
+    if requested not in ("auto", "docker", "native"):
+        raise SystemExit(f"RUNTIME={requested!r} must be docker, native or empty")
+    if requested != "auto":
+        return requested
+    return "docker" if docker_available() else "native"
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    runtime = choose_runtime(args.runtime)
+    if runtime == "docker":
+        compose = PHASES[args.phase] / "compose.yaml"
+        print(f"{args.phase}: Docker engine found, starting with docker compose ({compose})")
+        command = ["docker", "compose", "-f", str(compose), "up", "-d", "--wait"]
+        return subprocess.run(command, check=False).returncode
+    print(f"{args.phase}: no Docker engine here (or RUNTIME=native): native runtime")
+    running = read_state(args.run_dir)
+    if running is not None:
+        if running.get("phase") == args.phase:
+            print(f"{args.phase} is already running (supervisor pid {running['supervisor_pid']})")
+            print_services(running)
+            return 0
+        print(
+            f"error: {running.get('phase')} is running; `make down` first",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        load(args.phase)  # fail on a bad compose file or variable before forking anything
+        Ports.from_env()
+    except (TopologyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    read_fd, write_fd = os.pipe()
+    supervisor_log = args.run_dir / "logs"
+    supervisor_log.mkdir(exist_ok=True)
+    with (supervisor_log / "supervisor.log").open("a") as out:
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lab",
+                "--run-dir",
+                str(args.run_dir),
+                "supervise",
+                args.phase,
+                "--notify-fd",
+                str(write_fd),
+            ],
+            pass_fds=(write_fd,),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # outlives this command, as `docker compose up -d` does
+        )
+    os.close(write_fd)
+    print(f"starting {args.phase} (logs in {supervisor_log}) ...", flush=True)
+    with os.fdopen(read_fd) as pipe:
+        line = pipe.readline()  # blocks until the supervisor reports ready or failed
+    if not line:
+        child.wait(timeout=30)
+        print(
+            f"error: supervisor exited ({child.returncode}); see {supervisor_log}", file=sys.stderr
+        )
+        return 1
+    message = json.loads(line)
+    if not message["ok"]:
+        child.wait(timeout=60)
+        print(f"error: {message['error']}", file=sys.stderr)
+        return 1
+    print(f"{args.phase} is up:")
+    print_services(message["state"])
+    return 0
+
+
+def print_services(state: dict[str, object]) -> None:
+    services = state.get("services")
+    assert isinstance(services, list)
+    for svc in services:
+        status = f"ran once, exit {svc['exit_code']}" if svc["oneshot"] else f"pid {svc['pid']}"
+        where = svc["url"] or (f"127.0.0.1:{svc['port']}" if svc["port"] else "")
+        limit = ""
+        if svc["cpus"] or svc["memory"]:
+            mem = f"{svc['memory'] // 2**20}M" if svc["memory"] else "-"
+            limit = f"[{svc['cpus'] or '-'} cpu, {mem}]"
+        print(f"  {svc['name']:<20} {where:<40} {status:<18} {limit}")
+    skipped = state.get("skipped") or {}
+    assert isinstance(skipped, dict)
+    for name, reason in skipped.items():
+        print(f"  {name:<20} not run natively: {reason}")
+    print(f"  cgroups: {state.get('cgroups')}")
+
+
+def cmd_supervise(args: argparse.Namespace) -> int:
+    from lab.supervisor import supervise
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    ctx = RunContext(load(args.phase), args.run_dir, Ports.from_env())
+    return supervise(ctx, state_file(args.run_dir), args.notify_fd)
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    if choose_runtime(args.runtime) == "docker":
+        for phase, folder in PHASES.items():
+            subprocess.run(
+                ["docker", "compose", "-f", str(folder / "compose.yaml"), "down"], check=False
+            )
+            print(f"{phase}: docker compose down")
+        return 0
+    path = state_file(args.run_dir)
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        print("nothing is running")
+        return 0
+    pid = state.get("supervisor_pid")
+    if isinstance(pid, int) and psutil.pid_exists(pid):
+        print(f"stopping {state.get('phase')} ...", flush=True)
+        os.kill(pid, signal.SIGTERM)
+        try:
+            psutil.Process(pid).wait(timeout=90)
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.TimeoutExpired:
+            print("supervisor did not stop in 90 s; killing what it started", file=sys.stderr)
+    # Whatever happened to the supervisor, nothing it started may survive `make down`.
+    leftovers = _kill_leftovers(state)
+    path.unlink(missing_ok=True)
+    print("stopped" + (f" (killed {leftovers} leftover processes)" if leftovers else ""))
+    return 0
+
+
+def _kill_leftovers(state: dict[str, object]) -> int:
+    killed = 0
+    services = state.get("services") or []
+    assert isinstance(services, list)
+    for svc in services:
+        pid = svc.get("pid")
+        if not pid or not psutil.pid_exists(pid):
+            continue
+        try:
+            proc = psutil.Process(pid)
+            for p in [*proc.children(recursive=True), proc]:
+                p.kill()
+                killed += 1
+        except psutil.Error:
+            continue
+    return killed
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    cmd_down(args)
+    if args.run_dir.exists():
+        shutil.rmtree(args.run_dir)
+        print(f"removed {args.run_dir}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    state = read_state(args.run_dir)
+    if state is None:
+        print("nothing is running (native runtime)")
+        return 0
+    print(f"{state['phase']} (native, supervisor pid {state['supervisor_pid']}):")
+    print_services(state)
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    folder = args.run_dir / "logs"
+    files = sorted(folder.glob("*.log")) if folder.exists() else []
+    if args.service:
+        files = [
+            f for f in files if f.stem == args.service or f.stem.startswith(args.service + "-")
+        ]
+    if not files:
+        print("no logs" + (f" for {args.service}" if args.service else ""), file=sys.stderr)
+        return 1
+    command = ["tail", "-n", str(args.lines)]
+    if args.follow:
+        command.append("-F")
+    return subprocess.run([*command, *map(str, files)], check=False).returncode
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="lab", description=__doc__)
+    top.add_argument("--run-dir", type=Path, default=RUN_DIR, help=argparse.SUPPRESS)
+    top.add_argument(
+        "--runtime",
+        default=os.environ.get("RUNTIME", "") or "auto",
+        help="docker, native, or auto (default: docker when an engine answers)",
+    )
+    sub = top.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start a phase and wait until every service is ready")
+    up.add_argument("phase", choices=sorted(PHASES))
+    up.set_defaults(func=cmd_up)
+    sup = sub.add_parser("supervise", help=argparse.SUPPRESS)
+    sup.add_argument("phase", choices=sorted(PHASES))
+    sup.add_argument("--notify-fd", type=int, default=None)
+    sup.set_defaults(func=cmd_supervise)
+    sub.add_parser("down", help="stop everything the lab started").set_defaults(func=cmd_down)
+    sub.add_parser("clean", help="down, then delete the run folder and its data").set_defaults(
+        func=cmd_clean
+    )
+    sub.add_parser("status", help="what runs where").set_defaults(func=cmd_status)
+    logs = sub.add_parser("logs", help="the last lines of each service's log")
+    logs.add_argument("service", nargs="?")
+    logs.add_argument("-n", "--lines", type=int, default=20)
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.set_defaults(func=cmd_logs)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""The `db` and `migrate` services: a PostgreSQL cluster in the run folder, then migrations."""
+
+from __future__ import annotations
+
+import sys
+
+from lab.postgres import Cluster
+from lab.runtime import LOOPBACK, ProcSpec, RunContext
+from lab.topology import Service
+
+
+def cluster(ctx: RunContext, service: Service) -> Cluster:
+    # The official image makes POSTGRES_USER the superuser with POSTGRES_PASSWORD; so do we.
+    env = service.environment
+    return Cluster(
+        ctx.run_dir / "postgres",
+        ctx.ports.db,
+        superuser=env.get("POSTGRES_USER", "postgres"),
+        superuser_password=env.get("POSTGRES_PASSWORD", "postgres"),
+    )
+
+
+def db(ctx: RunContext, service: Service) -> list[ProcSpec]:
+    pg = cluster(ctx, service)
+    ctx.addresses[("db", 5432)] = f"{LOOPBACK}:{pg.port}"
+    database = service.environment.get("POSTGRES_DB", pg.superuser)
+    return [
+        ProcSpec(
+            name="db",
+            service="db",
+            command=pg.command(),
+            check=pg.ready,
+            port=pg.port,
+            cpus=service.cpus,
+            memory=service.memory,
+            restart=service.restarts,
+            prepare=pg.init,
+            after_start=lambda: pg.ensure_owned_database(database),
+            url=f"postgresql://{pg.superuser}:***@{LOOPBACK}:{pg.port}/{database}",
+            stop_signal=2,  # SIGINT: PostgreSQL's fast shutdown
+        )
+    ]
+
+
+def migrate(ctx: RunContext, service: Service) -> list[ProcSpec]:
+    return [
+        ProcSpec(
+            name="migrate",
+            service="migrate",
+            command=[sys.executable, "-m", "signup.migrate"],
+            check=lambda: True,
+            port=None,
+            env=ctx.child_env(ctx.rewrite(service.environment)),
+            oneshot=True,
+            cpus=service.cpus,
+            memory=service.memory,
+        )
+    ]

@@ -1,0 +1,379 @@
+"""The native runtime's one long-lived process: starts a phase, keeps it running, stops it.
+
+It does what Docker does for a compose file: start services in dependency order, each in its
+own cgroup with the compose limits, wait for each to be healthy, restart the ones whose
+restart policy says so, export per-service CPU and memory under cAdvisor's metric names, and
+on SIGTERM stop everything in reverse order so no process is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from wsgiref.simple_server import WSGIServer
+
+import psutil
+from prometheus_client import start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from lab import _cgroup
+from lab._proc import AlreadyRunning, ProcessExitedWithError, ServerProcess, TimeoutExpired
+from lab.components import BUILDERS, SKIPPED
+from lab.runtime import LOOPBACK, ProcSpec, RunContext
+from lab.topology import Topology
+
+log = logging.getLogger("lab.supervisor")
+
+
+class StartError(RuntimeError):
+    """A service did not come up; the message is one line a person can act on."""
+
+
+def build_specs(ctx: RunContext) -> list[ProcSpec]:
+    """All processes of the phase in start order (compose depends_on, then file order)."""
+    topology = ctx.topology
+    unknown = [n for n in topology.services if n not in BUILDERS and n not in SKIPPED]
+    if unknown:
+        raise StartError(f"no native equivalent for compose services: {', '.join(unknown)}")
+    specs: list[ProcSpec] = []
+    for name in start_order(topology):
+        if name in BUILDERS:
+            specs.extend(BUILDERS[name](ctx, topology[name]))
+    return specs
+
+
+def start_order(topology: Topology) -> list[str]:
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        if name in visiting:
+            raise StartError(f"depends_on cycle through {name}")
+        visiting.add(name)
+        for dep in topology[name].depends_on:
+            if dep in topology.services:
+                visit(dep)
+        visiting.discard(name)
+        order.append(name)
+
+    for name in topology.services:
+        visit(name)
+    return order
+
+
+@dataclass
+class Running:
+    spec: ProcSpec
+    process: ServerProcess | None = None
+    cgroup: _cgroup.Cgroup | None = None
+    restarts: int = 0
+    exit_code: int | None = None
+    next_restart: float = 0.0
+    psutil_cache: dict[int, psutil.Process] = field(default_factory=dict)
+
+
+class Supervisor:
+    def __init__(self, ctx: RunContext, run_id: str) -> None:
+        self.ctx = ctx
+        self.run_id = run_id
+        self.cgroups_unavailable = _cgroup.available()
+        self.cgroup_root = f"signup-lab/{run_id}"
+        self.running: list[Running] = []
+        self._stop = threading.Event()
+        self._metrics_server: WSGIServer | None = None
+
+    # --- start ---------------------------------------------------------------------------
+    def start_all(self) -> None:
+        specs = build_specs(self.ctx)
+        self._serve_container_metrics()
+        for spec in specs:
+            if self._stop.is_set():
+                raise StartError("interrupted while starting")
+            entry = Running(spec)
+            self.running.append(entry)
+            if spec.prepare is not None:
+                spec.prepare()
+            if spec.oneshot:
+                self._run_once(entry)
+            else:
+                self._start(entry)
+            if spec.after_start is not None:
+                spec.after_start()
+            log.info("%s ready%s", spec.name, f" at {spec.url}" if spec.url else "")
+
+    def _command(self, entry: Running) -> list[str]:
+        spec = entry.spec
+        if self.cgroups_unavailable:
+            return spec.command
+        if entry.cgroup is None:
+            entry.cgroup = _cgroup.Cgroup(f"{self.cgroup_root}/{spec.name}")
+            entry.cgroup.create(spec.cpus, spec.memory)
+        return entry.cgroup.join_command(spec.command)
+
+    def _run_once(self, entry: Running) -> None:
+        spec = entry.spec
+        logfile = self.ctx.log(spec.name)
+        with logfile.open("a") as out:
+            result = subprocess.run(
+                self._command(entry),
+                env=spec.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=spec.timeout,
+                check=False,
+            )
+        entry.exit_code = result.returncode
+        if result.returncode != 0:
+            raise StartError(f"{spec.name} failed (exit {result.returncode}): {_tail(logfile)}")
+
+    def _start(self, entry: Running) -> None:
+        spec = entry.spec
+        logfile = self.ctx.log(spec.name)
+        process = ServerProcess(
+            self._command(entry),
+            check=spec.check,
+            port=spec.port,
+            log_file=logfile,
+            env=spec.env,
+            timeout=spec.timeout,
+            stop_signal=spec.stop_signal,
+        )
+        try:
+            process.start()
+        except AlreadyRunning:
+            raise StartError(
+                f"port {spec.port} is already in use, so {spec.name} cannot start "
+                f"(set LAB_PORT_* to move it, or stop what holds it)"
+            ) from None
+        except ProcessExitedWithError as exc:
+            raise StartError(f"{spec.name} exited at start ({exc}): {_tail(logfile)}") from None
+        except TimeoutExpired:
+            process.stop()
+            raise StartError(
+                f"{spec.name} not ready after {spec.timeout:.0f}s: {_tail(logfile)}"
+            ) from None
+        entry.process = process
+        entry.exit_code = None
+
+    # --- run -----------------------------------------------------------------------------
+    def watch(self, state_file: Path) -> None:
+        """Restart what exits (if its policy says so) until asked to stop."""
+        while not self._stop.wait(0.5):
+            changed = False
+            for entry in self.running:
+                process = entry.process
+                if process is None or entry.spec.oneshot:
+                    continue
+                code = process.exit_code()
+                if code is None:
+                    continue
+                if entry.exit_code is None:
+                    entry.exit_code = code
+                    log.warning("%s exited with %s", entry.spec.name, code)
+                    process.stop()
+                    # compose's restart backoff: 0.1 s doubling, capped (here at 10 s)
+                    entry.next_restart = time.monotonic() + min(10.0, 0.1 * 2**entry.restarts)
+                    changed = True
+                if entry.spec.restart and time.monotonic() >= entry.next_restart:
+                    try:
+                        self._start(entry)
+                        entry.restarts += 1
+                        log.info("%s restarted (%d)", entry.spec.name, entry.restarts)
+                    except StartError as exc:
+                        log.error("restart failed: %s", exc)
+                        entry.restarts += 1
+                        entry.next_restart = time.monotonic() + min(10.0, 0.1 * 2**entry.restarts)
+                    changed = True
+            if changed:
+                write_state(state_file, self.state())
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def stop_all(self) -> None:
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+            self._metrics_server = None
+        for entry in reversed(self.running):
+            if entry.process is not None:
+                try:
+                    entry.process.stop()
+                except Exception:  # a stop failure must not leave the others running
+                    log.exception("stopping %s", entry.spec.name)
+                    entry.process.kill()
+        for entry in self.running:
+            if entry.cgroup is not None:
+                entry.cgroup.destroy()
+        if not self.cgroups_unavailable:
+            for path in _cgroup.Cgroup(self.cgroup_root).dirs:
+                _cgroup.remove_tree(path)
+                with contextlib.suppress(OSError):
+                    path.parent.rmdir()  # the shared signup-lab folder, once the last run ends
+
+    # --- report --------------------------------------------------------------------------
+    def state(self) -> dict[str, object]:
+        return {
+            "phase": self.ctx.phase,
+            "runtime": "native",
+            "supervisor_pid": os.getpid(),
+            "run_id": self.run_id,
+            "cgroups": self.cgroups_unavailable or "per-service limits applied",
+            "services": [
+                {
+                    "name": e.spec.name,
+                    "service": e.spec.service,
+                    "pid": e.process.pid if e.process else None,
+                    "port": e.spec.port,
+                    "url": e.spec.url,
+                    "oneshot": e.spec.oneshot,
+                    "exit_code": e.exit_code,
+                    "restarts": e.restarts,
+                    "cpus": e.spec.cpus,
+                    "memory": e.spec.memory,
+                    "cgroup": e.cgroup.relative if e.cgroup else None,
+                    "log": str(self.ctx.log(e.spec.name)),
+                }
+                for e in self.running
+            ],
+            "skipped": {n: r for n, r in SKIPPED.items() if n in self.ctx.topology.services},
+        }
+
+    def _serve_container_metrics(self) -> None:
+        registry = CollectorRegistry()
+        registry.register(ContainerCollector(self))
+        server, _thread = start_http_server(
+            self.ctx.ports.containers, addr=LOOPBACK, registry=registry
+        )
+        self._metrics_server = server
+        self.ctx.members["cadvisor"] = [f"{LOOPBACK}:{self.ctx.ports.containers}"]
+
+
+class ContainerCollector(Collector):
+    """cAdvisor's series for native services, so one Capacity dashboard fits both runtimes."""
+
+    LABELS = ("name", "container_label_com_docker_compose_service")
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        cpu = CounterMetricFamily(
+            "container_cpu_usage_seconds_total", "Cumulative CPU time consumed", labels=self.LABELS
+        )
+        memory = GaugeMetricFamily(
+            "container_memory_usage_bytes", "Current memory usage", labels=self.LABELS
+        )
+        quota = GaugeMetricFamily("container_spec_cpu_quota", "CPU quota", labels=self.LABELS)
+        period = GaugeMetricFamily("container_spec_cpu_period", "CPU period", labels=self.LABELS)
+        limit = GaugeMetricFamily(
+            "container_spec_memory_limit_bytes", "Memory limit", labels=self.LABELS
+        )
+        for entry in list(self.supervisor.running):
+            if entry.spec.oneshot or entry.process is None:
+                continue
+            labels = [entry.spec.name, entry.spec.service]
+            usage = _usage(entry)
+            if usage is None:
+                continue
+            cpu.add_metric(labels, usage.cpu_seconds)
+            memory.add_metric(labels, usage.memory_bytes)
+            if entry.spec.cpus:
+                quota.add_metric(labels, round(entry.spec.cpus * _cgroup.PERIOD_US))
+                period.add_metric(labels, _cgroup.PERIOD_US)
+            if entry.spec.memory:
+                limit.add_metric(labels, entry.spec.memory)
+        yield from (cpu, memory, quota, period, limit)
+
+
+def _usage(entry: Running) -> _cgroup.Usage | None:
+    if entry.cgroup is not None:
+        try:
+            return entry.cgroup.usage()
+        except OSError:
+            return None
+    # No cgroups: add up the process tree (a process that exited takes its CPU time with it).
+    pid = entry.process.pid if entry.process else None
+    if pid is None:
+        return None
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return None
+    cpu_seconds, rss = 0.0, 0
+    for proc in procs:
+        try:
+            times, mem = proc.cpu_times(), proc.memory_info()
+        except psutil.Error:
+            continue
+        cpu_seconds += times.user + times.system
+        rss += mem.rss
+    return _cgroup.Usage(cpu_seconds, rss)
+
+
+def _tail(logfile: Path, lines: int = 3) -> str:
+    try:
+        text = logfile.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return f"see {logfile}"
+    last = " | ".join(line.strip() for line in text[-lines:] if line.strip())
+    return f"{last} (log: {logfile})" if last else f"see {logfile}"
+
+
+def write_state(path: Path, state: dict[str, object]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(path)
+
+
+def supervise(ctx: RunContext, state_file: Path, notify_fd: int | None) -> int:
+    """Entry point of the detached supervisor process."""
+    run_id = f"{ctx.phase}-{os.getpid()}"
+    supervisor = Supervisor(ctx, run_id)
+
+    def on_signal(signum: int, frame: object) -> None:
+        supervisor.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        supervisor.start_all()
+    except Exception as exc:
+        log.error("start failed: %s", exc)
+        _notify(notify_fd, {"ok": False, "error": str(exc)})
+        supervisor.stop_all()
+        return 1
+    state = supervisor.state()
+    write_state(state_file, state)
+    _notify(notify_fd, {"ok": True, "state": state})
+    try:
+        supervisor.watch(state_file)
+    finally:
+        supervisor.stop_all()
+        state_file.unlink(missing_ok=True)
+    return 0
+
+
+def _notify(fd: int | None, message: dict[str, object]) -> None:
+    if fd is None:
+        return
+    with os.fdopen(fd, "w") as pipe:
+        pipe.write(json.dumps(message) + "\n")
+
+
+def alive(pids: Iterable[int | None]) -> list[int]:
+    return [pid for pid in pids if pid and psutil.pid_exists(pid)]
