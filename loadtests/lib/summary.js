@@ -1,0 +1,78 @@
+// handleSummary for every scenario: the k6 summary as JSON, and a text summary, written side
+// by side (SUMMARY_JSON, default summary-<scenario>.json; the text goes next to it as .txt)
+// and printed. Written here rather than imported from jslib.k6.io: no network at run time.
+import { BASE_URL, PHASE } from './config.js';
+import { capacityPlan, SLO } from './profiles.js';
+
+function fmt(metric, key, value) {
+  if (value === undefined || value === null) return '-';
+  if (metric.contains === 'time') return value >= 1000 ? `${(value / 1000).toFixed(2)}s` : `${value.toFixed(2)}ms`;
+  if (metric.contains === 'data') return value >= 1048576 ? `${(value / 1048576).toFixed(1)}MB` : `${(value / 1024).toFixed(1)}kB`;
+  if (key === 'rate' && metric.type === 'rate') return `${(value * 100).toFixed(3)}%`;
+  return Number.isInteger(value) ? String(value) : value.toFixed(2);
+}
+
+function metricLine(name, metric) {
+  const v = metric.values;
+  let text;
+  if (metric.type === 'trend') {
+    text = ['avg', 'med', 'p(95)', 'p(99)', 'max'].map((k) => `${k}=${fmt(metric, k, v[k])}`).join(' ');
+  } else if (metric.type === 'counter') {
+    text = `${fmt(metric, 'count', v.count)} (${v.rate.toFixed(1)}/s)`;
+  } else if (metric.type === 'rate') {
+    text = `${fmt(metric, 'rate', v.rate)} (${v.passes} of ${v.passes + v.fails})`;
+  } else {
+    text = `${fmt(metric, 'value', v.value)} (min ${v.min}, max ${v.max})`;
+  }
+  return `  ${name.padEnd(44, '.')} ${text}`;
+}
+
+// The highest capacity step whose own numbers met the SLO (per-step sub-metrics, see profiles).
+export function capacityVerdict(data) {
+  const plan = capacityPlan();
+  const rows = [];
+  for (const step of plan.steps) {
+    const reqs = data.metrics[`http_reqs{step:${step.rate}}`];
+    const dur = data.metrics[`http_req_duration{step:${step.rate}}`];
+    const failed = data.metrics[`http_req_failed{step:${step.rate}}`];
+    if (!reqs || !reqs.values.count) break; // the run stopped before this step
+    const achieved = reqs.values.count / (step.rate * plan.hold);
+    const p95 = dur.values['p(95)'];
+    const errors = failed.values.rate;
+    const ok = p95 < SLO.p95Ms && errors < SLO.errorRate && achieved >= 1 - SLO.droppedShare;
+    rows.push({ rate: step.rate, requests: reqs.values.count, achieved, p95_ms: p95, error_rate: errors, ok });
+  }
+  const held = rows.filter((r) => r.ok);
+  return { steps: rows, sustained_rate: held.length ? held[held.length - 1].rate : 0 };
+}
+
+function text(data, extra) {
+  const lines = [`k6 ${extra.scenario} against ${BASE_URL} (${PHASE})`, ''];
+  lines.push('SLO thresholds:');
+  for (const [name, metric] of Object.entries(data.metrics).sort()) {
+    for (const [rule, result] of Object.entries(metric.thresholds || {})) {
+      lines.push(`  ${result.ok ? 'ok  ' : 'FAIL'} ${name} ${rule}`);
+    }
+  }
+  lines.push('', 'metrics:');
+  for (const [name, metric] of Object.entries(data.metrics).sort()) lines.push(metricLine(name, metric));
+  if (extra.capacity) {
+    lines.push('', 'capacity steps (arrivals/s: achieved share, p95, errors):');
+    for (const s of extra.capacity.steps) {
+      lines.push(`  ${String(s.rate).padStart(6)}/s: ${(s.achieved * 100).toFixed(1)}%  p95=${s.p95_ms.toFixed(1)}ms  errors=${(s.error_rate * 100).toFixed(3)}%  ${s.ok ? 'ok' : 'SLO broken'}`);
+    }
+    lines.push(`  highest step within the SLO: ${extra.capacity.sustained_rate}/s`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function summarize(scenario) {
+  return (data) => {
+    const extra = { scenario };
+    if (scenario === 'capacity') extra.capacity = capacityVerdict(data);
+    data.lab = { scenario, phase: PHASE, base_url: BASE_URL, ...extra };
+    const json = __ENV.SUMMARY_JSON || `summary-${scenario}.json`;
+    const out = text(data, extra);
+    return { stdout: out, [json]: JSON.stringify(data, null, 1), [json.replace(/\.json$/, '') + '.txt']: out };
+  };
+}

@@ -1,0 +1,15 @@
+// load: closed model (see lib/profiles.js), as the original project ran it. `make load-test`
+import { sleep } from 'k6';
+import { THINK_TIME } from './lib/config.js';
+import { load as profile, options as withDefaults } from './lib/profiles.js';
+import { healthGate, signup } from './lib/requests.js';
+import { summarize } from './lib/summary.js';
+
+export const options = withDefaults(profile());
+export const setup = healthGate;
+export const handleSummary = summarize('load');
+
+export default function (data) {
+  signup(data);
+  if (THINK_TIME > 0) sleep(THINK_TIME);
+}

@@ -1,0 +1,247 @@
+"""`python -m lab.loadtest smoke|load|stress|capacity|target`: the k6 scenarios behind make.
+
+Reads BASE_URL, PHASE, TARGET and MIX from the environment (as `make load-test-target
+TARGET=1m` sets them), checks them, finds the phase running here, runs k6, and writes
+`loadtests/results/<UTC timestamp>-<scenario>-<phase>.json` (the k6 summary, with a .txt
+beside it) and `....meta.json` (the time range `make report` renders). When Prometheus
+answers, k6's own metrics go there too (remote write), tagged with the test id and phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lab import _k6
+from lab.cli import RUN_DIR, read_state
+from lab.topology import PHASES
+
+SCENARIOS = ("smoke", "load", "stress", "capacity", "target")
+TARGETS = ("1k", "100k", "1m")
+MIX_PRESETS = ("none", "realistic")
+DEFAULT_BASE_URL = "http://127.0.0.1:8080"
+DEFAULT_PROMETHEUS = "http://127.0.0.1:9090"
+_DURATION = re.compile(r"(\d+(ms|s|m|h))+")
+_MIX_PART = re.compile(r"(invalid|duplicate)=(\d+(\.\d+)?)")
+
+
+class UsageError(ValueError):
+    """A bad argument or variable; the message is the one line the user sees."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    scenario: str
+    phase: str
+    base_url: str
+    test_id: str
+    variables: dict[str, str]
+    summary: Path
+    meta: Path
+    prometheus: str | None
+
+
+def check_mix(raw: str) -> str:
+    if raw in MIX_PRESETS:
+        return raw
+    shares: dict[str, float] = {}
+    for part in raw.split(","):
+        match = _MIX_PART.fullmatch(part.strip())
+        if not match or match.group(1) in shares or float(match.group(2)) > 1:
+            raise UsageError(f"MIX={raw!r}: use none, realistic, or invalid=0.05,duplicate=0.02")
+        shares[match.group(1)] = float(match.group(2))
+    if sum(shares.values()) > 1:
+        raise UsageError(f"MIX={raw!r}: the shares add up to more than 1")
+    return raw
+
+
+def running_stack(run_dir: Path) -> dict[str, object] | None:
+    """The native stack's state file, when its supervisor is alive."""
+    return read_state(run_dir)
+
+
+def _service_port(state: Mapping[str, object], service: str) -> int | None:
+    services = state.get("services")
+    if not isinstance(services, list):
+        return None
+    for svc in services:
+        if svc.get("service") == service and isinstance(svc.get("port"), int):
+            return int(svc["port"])
+    return None
+
+
+def detect_phase(env: Mapping[str, str], state: Mapping[str, object] | None) -> str:
+    phase = env.get("PHASE", "")
+    if phase:
+        if phase not in PHASES:
+            raise UsageError(f"PHASE={phase!r}: use {', '.join(PHASES)}")
+        return phase
+    if state is not None and state.get("phase") in PHASES:
+        return str(state["phase"])
+    raise UsageError(
+        "no phase is running natively here (.run/state.json): start one with `make phase1`, "
+        "or name the one you test with PHASE=phase1|phase2|phase3"
+    )
+
+
+def default_base_url(state: Mapping[str, object] | None) -> str:
+    # The public entry of a native run: nginx in phases 2 and 3, the app itself in phase 1.
+    if state is not None:
+        for service in ("nginx", "app"):
+            port = _service_port(state, service)
+            if port is not None:
+                return f"http://127.0.0.1:{port}"
+    return DEFAULT_BASE_URL
+
+
+def default_prometheus(state: Mapping[str, object] | None) -> str:
+    if state is not None:
+        port = _service_port(state, "prometheus")
+        if port is not None:
+            return f"http://127.0.0.1:{port}"
+    return DEFAULT_PROMETHEUS
+
+
+def plan(
+    scenario: str,
+    env: Mapping[str, str],
+    *,
+    results: Path,
+    state: Mapping[str, object] | None,
+    duration: str | None = None,
+    now: datetime | None = None,
+) -> Plan:
+    """Everything checked before k6 starts, so a bad argument costs nothing."""
+    if scenario not in SCENARIOS:
+        raise UsageError(f"unknown scenario {scenario!r}: use {', '.join(SCENARIOS)}")
+    try:
+        base_url = _k6.check_base_url(env.get("BASE_URL") or default_base_url(state))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    phase = detect_phase(env, state)
+    variables = {"BASE_URL": base_url, "PHASE": phase, "MIX": check_mix(env.get("MIX") or "none")}
+    target = env.get("TARGET", "")
+    if scenario == "target":
+        if target.lower() not in TARGETS:
+            raise UsageError(f"TARGET={target!r}: use TARGET=1k, 100k or 1m")
+        variables["TARGET"] = target.lower()
+    elif target:
+        raise UsageError(f"TARGET={target} only applies to `target`, not to {scenario}")
+    duration = duration or env.get("DURATION") or None
+    if duration is not None:
+        if scenario != "smoke":
+            raise UsageError(f"a duration applies to smoke only; {scenario} has its own profile")
+        if not _DURATION.fullmatch(duration):
+            raise UsageError(f"duration {duration!r}: use a k6 duration like 5s or 2m")
+        variables["DURATION"] = duration
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    test_id = f"{stamp}-{scenario}-{phase}"
+    # The run id is part of every email: random, so two runs never collide even in one second.
+    variables["RUN_ID"] = f"{test_id.lower()}-{secrets.token_hex(2)}"
+    summary = results / f"{test_id}.json"
+    variables["SUMMARY_JSON"] = str(summary)
+    prometheus = env.get("PROMETHEUS_URL") or default_prometheus(state)
+    return Plan(
+        scenario=scenario,
+        phase=phase,
+        base_url=base_url,
+        test_id=test_id,
+        variables=variables,
+        summary=summary,
+        meta=results / f"{test_id}.meta.json",
+        prometheus=prometheus.rstrip("/") if _k6.answers(f"{prometheus}/-/ready") else None,
+    )
+
+
+def k6_environment(p: Plan, base: Mapping[str, str]) -> dict[str, str]:
+    env = dict(base)
+    if p.prometheus:
+        env["K6_PROMETHEUS_RW_SERVER_URL"] = f"{p.prometheus}/api/v1/write"
+        env["K6_PROMETHEUS_RW_TREND_STATS"] = "p(95),p(99)"
+    return env
+
+
+def run(p: Plan, *, quiet: bool = False) -> int:
+    """Run k6 and write the meta file (also when k6 fails or is interrupted: the time range
+    of a failed run is exactly what one wants to look at)."""
+    p.summary.parent.mkdir(parents=True, exist_ok=True)
+    outputs = ("experimental-prometheus-rw",) if p.prometheus else ()
+    where = f"k6 metrics to {p.prometheus}" if p.prometheus else "no Prometheus answering"
+    print(f"{p.scenario} against {p.base_url} ({p.phase}), test id {p.test_id}; {where}")
+    args = _k6.command(
+        p.scenario,
+        p.variables,
+        tags={"testid": p.test_id, "phase": p.phase},
+        outputs=outputs,
+        quiet=quiet,
+    )
+    started = time.time()
+    process = subprocess.Popen(args, env=k6_environment(p, os.environ))
+    while True:
+        try:
+            code = process.wait()
+            break
+        except KeyboardInterrupt:
+            # Ctrl-C reached k6 too (same process group): it stops and still writes its
+            # summary, so wait for it (a second Ctrl-C makes k6 stop at once).
+            continue
+    ended = time.time()
+    meta = {
+        "scenario": p.scenario,
+        "phase": p.phase,
+        "base_url": p.base_url,
+        "started_at": round(started, 3),
+        "ended_at": round(ended, 3),
+        "test_id": p.test_id,
+    }
+    p.meta.write_text(json.dumps(meta, indent=2) + "\n")
+    if code == _k6.THRESHOLDS_CROSSED:
+        print(f"SLO thresholds crossed; summary: {p.summary}", file=sys.stderr)
+    elif code != 0:
+        print(f"k6 exited with {code}; see its output above", file=sys.stderr)
+    else:
+        print(f"summary: {p.summary}")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab.loadtest", description=__doc__)
+    parser.add_argument("scenario", help=", ".join(SCENARIOS))
+    parser.add_argument(
+        "--duration", help="smoke only: run this long instead of 30s (like 5s), for tests"
+    )
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=Path(os.environ.get("LOADTEST_RESULTS_DIR", _k6.RESULTS)),
+        help="where summaries and meta files go (default loadtests/results)",
+    )
+    parser.add_argument("--run-dir", type=Path, default=RUN_DIR, help=argparse.SUPPRESS)
+    parser.add_argument("--quiet", action="store_true", help="no k6 progress output")
+    args = parser.parse_args(argv)
+    try:
+        p = plan(
+            args.scenario,
+            os.environ,
+            results=args.results_dir,
+            state=running_stack(args.run_dir),
+            duration=args.duration,
+        )
+        return run(p, quiet=args.quiet)
+    except (UsageError, _k6.K6NotFound) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,202 @@
+"""`python -m lab.loadtest`: its arguments, and a real bounded k6 smoke run against phase 1.
+
+The real run proves what the numbers of the lab stand on: every valid signup k6 counted as
+acknowledged is a row in PostgreSQL, no email is ever sent twice (a repeat would be a 409 and
+one row fewer), across two runs, and k6's metrics reach Prometheus tagged with test id and
+phase.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from lab import loadtest
+from lab._k6 import Summary
+from lab._proc import free_port
+from lab.stack import Stack, running
+from lab.supervisor import write_state
+
+from tests.conftest import child_env
+
+CLOSED = f"http://127.0.0.1:{free_port()}"  # nothing listens: no Prometheus, no service
+
+
+def _main(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> int:
+    for key in ("BASE_URL", "PHASE", "TARGET", "MIX", "DURATION", "PROMETHEUS_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("PROMETHEUS_URL", CLOSED)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(exist_ok=True)
+    return loadtest.main(
+        [*args, "--run-dir", str(run_dir), "--results-dir", str(tmp_path / "results")]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["soak"], {"PHASE": "phase1"}, "unknown scenario 'soak'"),
+        (["target"], {"PHASE": "phase1", "TARGET": "2k"}, "TARGET='2k': use TARGET=1k, 100k"),
+        (["target"], {"PHASE": "phase1"}, "TARGET='': use TARGET=1k, 100k"),
+        (["smoke"], {"PHASE": "phase1", "TARGET": "1k"}, "TARGET=1k only applies to `target`"),
+        (["smoke"], {"PHASE": "phase1", "BASE_URL": "localhost:8080"}, "is not an http(s) URL"),
+        (["smoke"], {"PHASE": "phase1", "BASE_URL": "http://h:99999"}, "is not an http(s) URL"),
+        (["smoke"], {"PHASE": "phase1", "BASE_URL": "http:///x"}, "is not an http(s) URL"),
+        (["smoke"], {"PHASE": "phase4"}, "PHASE='phase4': use phase1, phase2, phase3"),
+        (["smoke"], {}, "no phase is running natively here"),
+        (["smoke"], {"PHASE": "phase1", "MIX": "invalid=2"}, "MIX='invalid=2': use none"),
+        (["smoke"], {"PHASE": "phase1", "MIX": "invalid=0.6,duplicate=0.6"}, "more than 1"),
+        (["smoke", "--duration", "3 s"], {"PHASE": "phase1"}, "use a k6 duration like 5s"),
+        (["load", "--duration", "3s"], {"PHASE": "phase1"}, "applies to smoke only"),
+    ],
+)
+def test_bad_arguments_fail_with_one_clear_line(
+    args: list[str],
+    env: dict[str, str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert _main(args, tmp_path, monkeypatch, **env) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("error: ")
+    assert message in err
+    assert not (tmp_path / "results").exists(), "nothing may be written for a bad argument"
+
+
+def test_plan_passes_variables_through(tmp_path: Path) -> None:
+    env = {
+        "BASE_URL": "http://127.0.0.1:18080/",
+        "PHASE": "phase3",
+        "TARGET": "1M",
+        "MIX": "invalid=0.1,duplicate=0.05",
+        "PROMETHEUS_URL": CLOSED,
+    }
+    p = loadtest.plan("target", env, results=tmp_path, state=None)
+    assert p.base_url == "http://127.0.0.1:18080"
+    assert p.variables["TARGET"] == "1m"
+    assert p.variables["PHASE"] == "phase3"
+    assert p.variables["MIX"] == "invalid=0.1,duplicate=0.05"
+    assert p.prometheus is None
+    assert p.summary.name.endswith("-target-phase3.json")
+    assert p.meta.name == p.summary.name.replace(".json", ".meta.json")
+    again = loadtest.plan("target", env, results=tmp_path, state=None)
+    assert again.variables["RUN_ID"] != p.variables["RUN_ID"], "emails must differ per run"
+
+
+def _state_of(stack: Stack, run_dir: Path) -> None:
+    """The state file `make phase1` would write, so detection is tested on the real format."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_state(run_dir / "state.json", stack.supervisor.state())
+
+
+def test_phase_url_and_prometheus_come_from_the_running_stack(
+    phase1: Stack, tmp_path: Path
+) -> None:
+    _state_of(phase1, tmp_path)
+    state = loadtest.running_stack(tmp_path)
+    assert state is not None
+    p = loadtest.plan("smoke", {}, results=tmp_path / "r", state=state)
+    assert p.phase == "phase1"
+    assert p.base_url == phase1.url
+    assert p.prometheus == phase1.prometheus_url
+
+
+@pytest.fixture(scope="module")
+def phase1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    folder = tmp_path_factory.mktemp("loadtest-phase1")
+    with running("phase1", folder, skip=("alertmanager", "postgres-exporter")) as stack:
+        yield stack
+
+
+def _smoke(run_dir: Path, results: Path) -> subprocess.CompletedProcess[str]:
+    env = child_env(THINK_TIME="0.05", LOADTEST_RESULTS_DIR=str(results))
+    for key in ("BASE_URL", "PHASE", "TARGET", "MIX", "PROMETHEUS_URL"):
+        env.pop(key, None)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lab.loadtest",
+            "smoke",
+            "--duration",
+            "3s",
+            "--quiet",
+            "--run-dir",
+            str(run_dir),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.e2e
+def test_smoke_run_persists_every_acknowledged_signup_once(phase1: Stack, tmp_path: Path) -> None:
+    run_dir, results = tmp_path / "run", tmp_path / "results"
+    _state_of(phase1, run_dir)
+    with psycopg.connect(phase1.database_url(), autocommit=True) as conn:
+        conn.execute("TRUNCATE users")
+
+    acknowledged = 0
+    metas = []
+    for _ in range(2):  # two runs: emails must not repeat across runs either
+        before = set(results.glob("*.meta.json")) if results.exists() else set()
+        done = _smoke(run_dir, results)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        (meta_file,) = set(results.glob("*.meta.json")) - before
+        meta = json.loads(meta_file.read_text())
+        assert set(meta) == {"scenario", "phase", "base_url", "started_at", "ended_at", "test_id"}
+        assert meta["scenario"] == "smoke"
+        assert meta["phase"] == "phase1"
+        assert meta["base_url"] == phase1.url
+        assert meta["started_at"] < meta["ended_at"]
+        assert meta_file.name == f"{meta['test_id']}.meta.json"
+        summary_file = results / f"{meta['test_id']}.json"
+        assert (results / f"{meta['test_id']}.txt").read_text().startswith("k6 smoke against")
+        summary = Summary.read(summary_file)
+        assert summary.failed_thresholds() == []
+        assert summary.acknowledged > 0
+        # Every signup request was a new valid one and got its 201: none was a repeat (409).
+        assert summary.count("http_reqs") == summary.acknowledged + 1  # + the /readyz gate
+        assert summary.error_rate == 0
+        acknowledged += summary.acknowledged
+        metas.append(meta)
+
+    assert metas[0]["test_id"] != metas[1]["test_id"]
+    with psycopg.connect(phase1.database_url()) as conn:
+        rows, distinct = conn.execute(
+            "SELECT count(*), count(DISTINCT email) FROM users"
+        ).fetchone()  # type: ignore[misc]
+    assert rows == distinct == acknowledged
+
+    # k6's own metrics reached the phase's Prometheus by remote write, with both tags.
+    query = f'sum(k6_signups_acknowledged_total{{testid="{metas[1]["test_id"]}",phase="phase1"}})'
+    answer = httpx.get(f"{phase1.prometheus_url}/api/v1/query", params={"query": query}).json()
+    (result,) = answer["data"]["result"]
+    assert float(result["value"][1]) > 0
+
+
+def test_k6_env_points_remote_write_at_prometheus(tmp_path: Path) -> None:
+    p = loadtest.plan(
+        "smoke", {"PHASE": "phase2", "PROMETHEUS_URL": CLOSED}, results=tmp_path, state=None
+    )
+    assert "K6_PROMETHEUS_RW_SERVER_URL" not in loadtest.k6_environment(p, os.environ)
+    live = loadtest.Plan(**{**p.__dict__, "prometheus": "http://127.0.0.1:9"})
+    env = loadtest.k6_environment(live, {})
+    assert env["K6_PROMETHEUS_RW_SERVER_URL"] == "http://127.0.0.1:9/api/v1/write"
+    assert env["K6_PROMETHEUS_RW_TREND_STATS"] == "p(95),p(99)"
