@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from lab._proc import ServerProcess, free_port
 from lab.postgres import Cluster
 from signup import migrate
@@ -34,6 +35,7 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         port=cluster.port,
         log_file=root / "postgres.log",
         env={},
+        stop_signal=cluster.STOP_SIGNAL,
     )
     server.start()
     try:

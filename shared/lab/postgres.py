@@ -12,9 +12,11 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import psycopg
 from psycopg import sql
@@ -64,6 +66,10 @@ def _chown_for_server(path: Path) -> None:
 
 @dataclass
 class Cluster:
+    # SIGINT is PostgreSQL's "fast" shutdown. SIGTERM ("smart") waits for every client to
+    # disconnect, and a connection pool never does.
+    STOP_SIGNAL: ClassVar[int] = signal.SIGINT
+
     datadir: Path
     port: int
     superuser: str = "postgres"

@@ -27,6 +27,10 @@ class Settings:
     pool_min: int = 2
     pool_max: int = 10
     pool_timeout: float = 5.0
+    # psycopg_pool retries a lost connection with doubling delays and no cap; giving up after
+    # this long lets the next request start a fresh attempt, so recovery after a database
+    # restart takes seconds instead of the minute the doubling would reach.
+    pool_reconnect_timeout: float = 5.0
     # Requests allowed to queue for a connection per worker before the next one gets a 503.
     pool_max_waiting: int = 64
     # psycopg prepares a statement after it ran this many times on a connection. PgBouncer in
@@ -59,6 +63,9 @@ class Settings:
             pool_min=r.integer("SIGNUP_POOL_MIN", d.pool_min, minimum=0),
             pool_max=r.integer("SIGNUP_POOL_MAX", d.pool_max, minimum=1),
             pool_timeout=r.number("SIGNUP_POOL_TIMEOUT", d.pool_timeout, minimum=0.01),
+            pool_reconnect_timeout=r.number(
+                "SIGNUP_POOL_RECONNECT_TIMEOUT", d.pool_reconnect_timeout, minimum=0.1
+            ),
             pool_max_waiting=r.integer("SIGNUP_POOL_MAX_WAITING", d.pool_max_waiting, 0),
             prepare_threshold=r.optional_integer("SIGNUP_PREPARE_THRESHOLD", 5, minimum=0),
             max_body_bytes=r.integer("SIGNUP_MAX_BODY_BYTES", d.max_body_bytes, minimum=256),

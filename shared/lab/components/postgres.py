@@ -37,7 +37,7 @@ def db(ctx: RunContext, service: Service) -> list[ProcSpec]:
             prepare=pg.init,
             after_start=lambda: pg.ensure_owned_database(database),
             url=f"postgresql://{pg.superuser}:***@{LOOPBACK}:{pg.port}/{database}",
-            stop_signal=2,  # SIGINT: PostgreSQL's fast shutdown
+            stop_signal=pg.STOP_SIGNAL,
         )
     ]
 

@@ -37,6 +37,7 @@ class PostgresStore:
             # A bounded wait queue turns overload into fast 503s instead of a pile of requests
             # that all time out together.
             max_waiting=settings.pool_max_waiting,
+            reconnect_timeout=settings.pool_reconnect_timeout,
             kwargs={"prepare_threshold": settings.prepare_threshold, "autocommit": True},
             open=False,
             name="signup",

@@ -1,0 +1,184 @@
+"""The service as it runs for real: gunicorn, two uvicorn workers, a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import psycopg
+import pytest
+
+from lab._proc import ServerProcess, free_port
+from lab.postgres import Cluster
+from lab.runtime import http_ok
+from signup import migrate
+from tests.conftest import VENV_BIN, child_env
+
+WORKERS = 2
+POOL_MAX = 4
+
+
+def start_gunicorn(tmp: Path, database_url: str, **extra: str) -> ServerProcess:
+    port = free_port()
+    env = child_env(
+        SIGNUP_DATABASE_URL=database_url,
+        SIGNUP_POOL_MIN="1",
+        SIGNUP_POOL_MAX=str(POOL_MAX),
+        GUNICORN_WORKERS=str(WORKERS),
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp / "metrics"),
+        **extra,
+    )
+    server = ServerProcess(
+        [str(VENV_BIN / "gunicorn"), "-c", "python:signup.gunicorn_conf"],
+        check=lambda: http_ok(f"http://127.0.0.1:{port}/healthz"),
+        port=port,
+        log_file=tmp / "gunicorn.log",
+        env=env,
+    )
+    return server.start()
+
+
+def base(server: ServerProcess) -> str:
+    return f"http://127.0.0.1:{server.port}"
+
+
+def scrape(url: str) -> dict[str, float]:
+    samples = {}
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
+
+
+def wait_until(condition: object, timeout: float = 30.0) -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def gunicorn(tmp_path: Path, clean_users: str) -> Iterator[ServerProcess]:
+    server = start_gunicorn(tmp_path, clean_users)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def post_all(url: str, bodies: list[dict[str, str]], concurrency: int) -> list[int]:
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        responses = await asyncio.gather(*(client.post("/signup", json=b) for b in bodies))
+    return [r.status_code for r in responses]
+
+
+def test_metrics_are_summed_over_workers(gunicorn: ServerProcess, tmp_path: Path) -> None:
+    valid = [
+        {"email": f"u{i}@example.com", "first_name": "U", "last_name": "V"} for i in range(120)
+    ]
+    invalid = [{"email": "nope", "first_name": "U", "last_name": "V"}] * 30
+    duplicate = valid[:20]
+    statuses = asyncio.run(post_all(base(gunicorn), valid + invalid, concurrency=32))
+    statuses += asyncio.run(post_all(base(gunicorn), duplicate, concurrency=8))
+    assert statuses.count(201) == 120
+    assert statuses.count(400) == 30
+    assert statuses.count(409) == 20
+
+    # Each worker writes its own files; the scrape must add them up.
+    pids = {p.stem.rsplit("_", 1)[1] for p in (tmp_path / "metrics").glob("counter_*.db")}
+    assert len(pids) == WORKERS
+
+    samples = scrape(base(gunicorn))
+    assert samples['signup_requests_total{status_code="201"}'] == 120
+    assert samples['signup_requests_total{status_code="400"}'] == 30
+    assert samples['signup_requests_total{status_code="409"}'] == 20
+    assert samples['signup_request_duration_seconds_count{status_code="201"}'] == 120
+    assert samples['signup_errors_total{error_type="validation"}'] == 30
+    assert samples['signup_errors_total{error_type="duplicate_email"}'] == 20
+    assert samples["signup_duplicate_email_attempts_total"] == 20
+    assert samples['database_query_duration_seconds_count{operation="insert_user"}'] == 140
+    assert samples["signup_requests_in_flight"] == 0
+
+
+def test_dead_worker_stops_counting_in_live_gauges(gunicorn: ServerProcess) -> None:
+    url = base(gunicorn)
+    wait_until(lambda: scrape(url).get("database_connections_max") == WORKERS * POOL_MAX)
+    assert gunicorn.process is not None
+    master = gunicorn.process.pid
+    workers = psutil.Process(master).children()
+    assert len(workers) == WORKERS
+    os.kill(workers[0].pid, signal.SIGKILL)
+    # gunicorn replaces the worker; its pool gauge must replace the dead one's, not add to it.
+    old = {w.pid for w in workers}
+
+    def replacement() -> set[int]:
+        return {p.pid for p in psutil.Process(master).children()} - old
+
+    wait_until(lambda: bool(replacement()))
+    new_pid = replacement().pop()
+    mp_dir = Path(gunicorn._envvars["PROMETHEUS_MULTIPROC_DIR"])
+    wait_until(lambda: (mp_dir / f"gauge_livesum_{new_pid}.db").exists())
+    wait_until(lambda: scrape(url).get("database_connections_max") == WORKERS * POOL_MAX)
+    assert scrape(url)["database_connections_max"] == WORKERS * POOL_MAX
+
+
+def test_concurrent_signups_with_one_email(gunicorn: ServerProcess, clean_users: str) -> None:
+    body = {"email": "same@example.com", "first_name": "S", "last_name": "E"}
+    statuses = asyncio.run(post_all(base(gunicorn), [body] * 50, concurrency=50))
+    assert statuses.count(201) == 1
+    assert statuses.count(409) == 49
+    with psycopg.connect(clean_users) as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone() == (1,)
+
+
+def test_database_down_then_back(tmp_path: Path) -> None:
+    """A stopped database gives JSON 500/503 quickly; when it returns, so does the service."""
+    cluster = Cluster(tmp_path / "pg", free_port(), settings={"fsync": "off"})
+    cluster.init()
+
+    def start_db() -> ServerProcess:
+        return ServerProcess(
+            cluster.command(),
+            check=cluster.ready,
+            port=cluster.port,
+            log_file=tmp_path / "pg.log",
+            env={},
+            stop_signal=cluster.STOP_SIGNAL,
+        ).start()
+
+    db = start_db()
+    url_db = cluster.ensure_database("signup", "pw", "signup")
+    migrate.apply(url_db)
+    app = start_gunicorn(tmp_path, url_db, SIGNUP_POOL_TIMEOUT="1")
+    try:
+        url = base(app)
+        body = {"email": "first@example.com", "first_name": "F", "last_name": "L"}
+        assert httpx.post(f"{url}/signup", json=body).status_code == 201
+        db.stop()
+        for i in range(5):
+            during = {"email": f"down{i}@example.com", "first_name": "D", "last_name": "N"}
+            response = httpx.post(f"{url}/signup", json=during, timeout=10)
+            assert response.status_code in (500, 503)
+            assert response.json()["error"]
+        assert httpx.get(f"{url}/readyz", timeout=10).status_code == 503
+        db = start_db()
+        after = {"email": "after@example.com", "first_name": "A", "last_name": "F"}
+        wait_until(lambda: httpx.post(f"{url}/signup", json=after, timeout=10).status_code != 500)
+        assert httpx.get(f"{url}/readyz").status_code == 200
+        with psycopg.connect(url_db) as conn:
+            emails = {r[0] for r in conn.execute("SELECT email FROM users")}
+        assert emails == {"first@example.com", "after@example.com"}
+    finally:
+        app.stop()
+        db.stop()
