@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lab.components import app, monitoring, postgres
+from lab.components import app, monitoring, nginx, pgbouncer, postgres
 from lab.runtime import ProcSpec, RunContext
 from lab.topology import Service
 
@@ -22,6 +22,10 @@ BUILDERS: dict[str, Builder] = {
     "prometheus": monitoring.prometheus,
     "alertmanager": monitoring.alertmanager,
     "postgres-exporter": monitoring.postgres_exporter,
+    "pgbouncer": pgbouncer.pgbouncer,
+    "pgbouncer-exporter": pgbouncer.pgbouncer_exporter,
+    "nginx": nginx.nginx,
+    "nginx-exporter": nginx.nginx_exporter,
 }
 
 SKIPPED: dict[str, str] = {

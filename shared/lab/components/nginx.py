@@ -1,0 +1,158 @@
+"""The `nginx` and `nginx-exporter` services: Debian's nginx in front of the app replicas.
+
+nginx gets the same template the compose file mounts (rendered by `make render` with Docker's
+service names, see DOCKER_RENDERS), rendered here with the replicas' loopback addresses as the
+upstream, its pid file and temp folders in the run folder, and its public port.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lab.render import DockerRender
+from lab.runtime import LOOPBACK, ProcSpec, RunContext, executable, http_ok
+from lab.topology import PHASES, Service
+from signup.config import Settings
+
+PHASE2 = PHASES["phase2"]
+CONTAINER_PORT = 8080  # nginx's public port inside its container
+STATUS_PORT = 8081  # stub_status inside the container, never published
+APP_PORT = 8000
+# Replies slower than this become nginx's 504; the app answers its own errors well before.
+READ_TIMEOUT = "10s"
+# Who may read stub_status in Docker: the compose network (private ranges) and the container.
+DOCKER_STATUS_ALLOW = ("127.0.0.1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+
+
+def template(phase: str) -> Path:
+    """The phase's own nginx template if it has one (phase 3 may), else phase 2's."""
+    own = PHASES[phase] / "nginx" / "nginx.conf.j2"
+    return own if own.exists() else PHASE2 / "nginx" / "nginx.conf.j2"
+
+
+def max_body_bytes(app: Service | None) -> int:
+    """The app's body limit (SIGNUP_MAX_BODY_BYTES or its default): nginx enforces the same."""
+    raw = (app.environment if app else {}).get("SIGNUP_MAX_BODY_BYTES", "")
+    return int(raw) if raw.strip() else Settings().max_body_bytes
+
+
+def docker_context(phase: str) -> dict[str, object]:
+    return {
+        "phase": phase,
+        "user": "nginx",
+        "pid_file": "/var/run/nginx.pid",
+        "temp_dir": None,
+        "listen": str(CONTAINER_PORT),
+        "status_listen": str(STATUS_PORT),
+        "status_allow": list(DOCKER_STATUS_ALLOW),
+        # Docker's DNS answers `app` with every replica: nginx adds each address as a server.
+        "upstream": [f"app:{APP_PORT}"],
+        "max_body_bytes": Settings().max_body_bytes,
+        "read_timeout": READ_TIMEOUT,
+    }
+
+
+DOCKER_RENDERS = [
+    DockerRender(
+        template=template("phase2"),
+        output=PHASE2 / "nginx" / "nginx.conf",
+        context=docker_context("phase2"),
+    )
+]
+
+
+def native_context(ctx: RunContext, upstream: list[str]) -> dict[str, object]:
+    folder = ctx.folder("nginx")
+    return {
+        # As root the master keeps root (to bind and read its config) and the workers drop to
+        # nobody; as anyone else there is nothing to drop.
+        "user": "nobody nogroup" if os.geteuid() == 0 else None,
+        "pid_file": str(folder / "nginx.pid"),
+        "temp_dir": str(folder / "tmp"),
+        "listen": f"{LOOPBACK}:{ctx.ports.http}",
+        "status_listen": f"{LOOPBACK}:{ctx.ports.nginx_status}",
+        "status_allow": [LOOPBACK],
+        "upstream": upstream,
+        "max_body_bytes": max_body_bytes(ctx.topology.services.get("app")),
+        "read_timeout": READ_TIMEOUT,
+    }
+
+
+def command(config: Path) -> list[str]:
+    # The prefix is the config's folder, so nothing nginx opens falls back to /var/lib/nginx.
+    return [
+        executable("nginx", "nginx-light"),
+        "-p",
+        f"{config.parent}/",
+        "-c",
+        str(config),
+        "-g",
+        "daemon off;",
+    ]
+
+
+def nginx(ctx: RunContext, service: Service) -> list[ProcSpec]:
+    config = ctx.folder("nginx") / "nginx.conf"
+    status = f"{LOOPBACK}:{ctx.ports.nginx_status}"
+    ctx.addresses[(service.name, CONTAINER_PORT)] = f"{LOOPBACK}:{ctx.ports.http}"
+    ctx.addresses[(service.name, STATUS_PORT)] = status
+    ctx.members[service.name] = [f"{LOOPBACK}:{ctx.ports.http}"]
+
+    def render() -> None:
+        # At start, when every replica has registered its address.
+        upstream = ctx.members.get("app", [])
+        if not upstream:
+            raise RuntimeError("nginx has no upstream: the phase starts no `app` replica")
+        ctx.render(template(ctx.phase), config, **native_context(ctx, upstream))
+        (config.parent / "tmp").mkdir(exist_ok=True)
+
+    return [
+        ProcSpec(
+            name=service.name,
+            service=service.name,
+            command=command(config),
+            check=lambda: http_ok(f"http://{status}/stub_status"),
+            port=ctx.ports.http,
+            env=ctx.child_env(),
+            cpus=service.cpus,
+            memory=service.memory,
+            restart=service.restarts,
+            prepare=render,
+            url=f"http://{LOOPBACK}:{ctx.ports.http}",
+            stop_signal=3,  # SIGQUIT: nginx's graceful shutdown (SIGTERM is its fast one)
+        )
+    ]
+
+
+def nginx_exporter(ctx: RunContext, service: Service) -> list[ProcSpec]:
+    address = f"{LOOPBACK}:{ctx.ports.nginx_exporter}"
+    ctx.members[service.name] = [address]
+    env = ctx.child_env()
+
+    def resolve() -> None:
+        # SCRAPE_URI names `nginx:8081` as in compose; the nginx builder registered where
+        # that is natively.
+        env.update(ctx.rewrite(service.environment))
+
+    return [
+        ProcSpec(
+            name=service.name,
+            service=service.name,
+            command=[
+                executable("prometheus-nginx-exporter", "prometheus-nginx-exporter"),
+                f"-web.listen-address={address}",
+            ],
+            check=lambda: http_ok(f"http://{address}/metrics"),
+            port=ctx.ports.nginx_exporter,
+            env=env,
+            cpus=service.cpus,
+            memory=service.memory,
+            restart=service.restarts,
+            prepare=resolve,
+            url=f"http://{address}",
+            # On SIGTERM it exits 1 (a log.Fatal after its server closes), which reads as a
+            # failed stop; it keeps no state, so SIGKILL is the clean way to end it.
+            stop_signal=9,
+        )
+    ]

@@ -1,0 +1,175 @@
+"""The `pgbouncer` and `pgbouncer-exporter` services: Debian's PgBouncer before PostgreSQL.
+
+PgBouncer gets the same template the compose file mounts (rendered by `make render` with
+Docker's service names, see DOCKER_RENDERS), rendered here with loopback addresses. The
+credentials come from the compose environment (DB_USER, DB_PASSWORD) in both runtimes: the
+compose entrypoint writes them to the auth file at start, and so does `prepare` here. Once this
+builder has run, `pgbouncer:6432` in any service's environment (the app's SIGNUP_DATABASE_URL)
+is rewritten to the native address.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import psycopg
+
+from lab.postgres import _chown_for_server, _run_as
+from lab.render import DockerRender
+from lab.runtime import LOOPBACK, ProcSpec, RunContext, executable, http_ok
+from lab.topology import PHASES, Service
+
+PHASE2 = PHASES["phase2"]
+CONTAINER_PORT = 6432
+DB_PORT = 5432
+DATABASE = "signup"
+
+
+def template(phase: str) -> Path:
+    """The phase's own PgBouncer template if it has one (phase 3 may), else phase 2's."""
+    own = PHASES[phase] / "pgbouncer" / "pgbouncer.ini.j2"
+    return own if own.exists() else PHASE2 / "pgbouncer" / "pgbouncer.ini.j2"
+
+
+def docker_context(phase: str) -> dict[str, object]:
+    return {
+        "phase": phase,
+        "listen_addr": "0.0.0.0",
+        "listen_port": CONTAINER_PORT,
+        "db_host": "db",
+        "db_port": DB_PORT,
+        "db_name": DATABASE,
+        "db_user": "signup",
+        "auth_file": "/etc/pgbouncer/userlist.txt",
+    }
+
+
+DOCKER_RENDERS = [
+    DockerRender(
+        template=template("phase2"),
+        output=PHASE2 / "pgbouncer" / "pgbouncer.ini",
+        context=docker_context("phase2"),
+        comment=";",
+    )
+]
+
+
+def credentials(service: Service) -> tuple[str, str]:
+    env = service.environment
+    user, password = env.get("DB_USER", ""), env.get("DB_PASSWORD", "")
+    if not user or not password:
+        raise ValueError(f"service {service.name}: DB_USER and DB_PASSWORD must both be set")
+    return user, password
+
+
+def userlist(user: str, password: str) -> str:
+    """PgBouncer's auth file line; a double quote inside a field is written twice."""
+
+    def quote(value: str) -> str:
+        return '"' + value.replace('"', '""') + '"'
+
+    return f"{quote(user)} {quote(password)}\n"
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+
+
+def pgbouncer(ctx: RunContext, service: Service) -> list[ProcSpec]:
+    folder = ctx.folder("pgbouncer")
+    config, auth_file = folder / "pgbouncer.ini", folder / "userlist.txt"
+    address = f"{LOOPBACK}:{ctx.ports.pgbouncer}"
+    ctx.addresses[(service.name, CONTAINER_PORT)] = address
+    ctx.members[service.name] = [address]
+    user, password = credentials(service)
+
+    def prepare() -> None:
+        db = ctx.addresses.get(("db", DB_PORT))
+        if db is None:
+            raise RuntimeError("pgbouncer has no database: the phase starts no `db`")
+        db_host, db_port = db.rsplit(":", 1)
+        ctx.render(
+            template(ctx.phase),
+            config,
+            listen_addr=LOOPBACK,
+            listen_port=ctx.ports.pgbouncer,
+            db_host=db_host,
+            db_port=int(db_port),
+            db_name=DATABASE,
+            db_user=user,
+            auth_file=str(auth_file),
+        )
+        _write_private(auth_file, userlist(user, password))
+        # PgBouncer refuses to run as root; like PostgreSQL it runs as `postgres`, which must
+        # be able to read its files.
+        for path in (folder, config, auth_file):
+            _chown_for_server(path)
+
+    def ready() -> bool:
+        # Through PgBouncer to PostgreSQL with the app's credentials: listening, auth file,
+        # SCRAM both ways and the server login all work, or this fails.
+        with psycopg.connect(
+            host=LOOPBACK,
+            port=ctx.ports.pgbouncer,
+            user=user,
+            password=password,
+            dbname=DATABASE,
+            connect_timeout=2,
+            prepare_threshold=None,
+        ) as conn:
+            conn.execute("SELECT 1")
+        return True
+
+    return [
+        ProcSpec(
+            name=service.name,
+            service=service.name,
+            command=[*_run_as(), executable("pgbouncer", "pgbouncer"), str(config)],
+            check=ready,
+            port=ctx.ports.pgbouncer,
+            env=ctx.child_env(),
+            cpus=service.cpus,
+            memory=service.memory,
+            restart=service.restarts,
+            prepare=prepare,
+            url=f"postgresql://{user}:***@{address}/{DATABASE}",
+            stop_signal=2,  # SIGINT: PgBouncer's safe shutdown (waits for transactions)
+        )
+    ]
+
+
+def pgbouncer_exporter(ctx: RunContext, service: Service) -> list[ProcSpec]:
+    address = f"{LOOPBACK}:{ctx.ports.pgbouncer_exporter}"
+    ctx.members[service.name] = [address]
+    env = ctx.child_env()
+
+    def resolve() -> None:
+        # PGBOUNCER_EXPORTER_CONNECTION_STRING names `pgbouncer:6432` as in compose.
+        env.update(ctx.rewrite(service.environment))
+
+    return [
+        ProcSpec(
+            name=service.name,
+            service=service.name,
+            # The Debian exporter cannot read PgBouncer 1.18: see lab/pgbouncer_exporter.py.
+            command=[
+                sys.executable,
+                "-m",
+                "lab.pgbouncer_exporter",
+                f"--web.listen-address={address}",
+            ],
+            check=lambda: http_ok(f"http://{address}/metrics"),
+            port=ctx.ports.pgbouncer_exporter,
+            env=env,
+            cpus=service.cpus,
+            memory=service.memory,
+            restart=service.restarts,
+            prepare=resolve,
+            url=f"http://{address}",
+        )
+    ]
