@@ -83,7 +83,7 @@ def test_phase1_up_signup_smoke_down(lab_env: dict[str, str]) -> None:
     assert again.returncode == 0
     assert "already running" in again.stdout
 
-    smoke = make("load-test-smoke", {**lab_env, "BASE_URL": url, "SMOKE_DURATION": "5s"})
+    smoke = make("load-test-smoke", {**lab_env, "BASE_URL": url, "DURATION": "5s"})
     assert smoke.returncode == 0, smoke.stdout[-2000:] + smoke.stderr[-2000:]
 
     status = make("status", lab_env)
