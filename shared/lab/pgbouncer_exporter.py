@@ -104,8 +104,10 @@ class PgBouncerCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("pgbouncer_up", "1 if PgBouncer answered this scrape")
         try:
-            # The admin console has no transactions: autocommit, or every SHOW would fail.
-            with self._connect(self.dsn, autocommit=True, connect_timeout=3) as conn:
+            # The admin console has no transactions and no prepared statements.
+            with self._connect(
+                self.dsn, autocommit=True, connect_timeout=3, prepare_threshold=None
+            ) as conn:
                 shown = {
                     what: self._show(conn, what)
                     for what in ("VERSION", "LISTS", "CONFIG", "POOLS", "STATS", "DATABASES")
