@@ -11,12 +11,15 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 
 from lab._proc import ServerProcess, free_port
+from lab.components.redis import ping, server_command
 from lab.postgres import Cluster
 from signup import migrate
 
@@ -68,3 +71,39 @@ def child_env(**extra: str) -> dict[str, str]:
     env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '')}"
     env.update(extra)
     return env
+
+
+@dataclass
+class RedisServer:
+    port: int
+    process: ServerProcess
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real Redis per test module (AOF on, as phase 3 runs it), on a free port."""
+    root = tmp_path_factory.mktemp("redis")
+    port = free_port()
+    process = ServerProcess(
+        server_command(port, root / "data"),
+        check=lambda: ping(port),
+        port=port,
+        log_file=root / "redis.log",
+        env={},
+    )
+    process.start()
+    try:
+        yield RedisServer(port, process)
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def clean_redis(redis_server: RedisServer) -> str:
+    with redis.Redis(port=redis_server.port) as client:
+        client.flushall()
+    return redis_server.url

@@ -1,0 +1,102 @@
+"""The `redis` and `redis-exporter` services: Debian's Redis and its Prometheus exporter.
+
+Redis starts from the same config file the compose file mounts (phase3-queue/redis/redis.conf);
+natively the command line adds the loopback address, the port and a data folder in the run
+folder. The fsync policy comes from the service's REDIS_APPENDFSYNC, which the compose command
+passes to Redis as --appendfsync. Tests start Redis with `server_command` too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis as redis_py
+
+from lab.runtime import LOOPBACK, ProcSpec, RunContext, executable, http_ok
+from lab.topology import PHASES, Service
+
+CONFIG = PHASES["phase3"] / "redis" / "redis.conf"
+CONTAINER_PORT = 6379
+APPENDFSYNC = ("always", "everysec", "no")
+
+
+def appendfsync(service: Service) -> str:
+    value = service.environment.get("REDIS_APPENDFSYNC", "everysec").strip() or "everysec"
+    if value not in APPENDFSYNC:
+        raise ValueError(f"REDIS_APPENDFSYNC={value!r} must be one of {', '.join(APPENDFSYNC)}")
+    return value
+
+
+def server_command(port: int, folder: Path, fsync: str = "everysec") -> list[str]:
+    """redis-server in the foreground on loopback, its AOF in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        executable("redis-server", "redis-server"),
+        str(CONFIG),
+        "--bind",
+        LOOPBACK,
+        "--protected-mode",
+        "yes",
+        "--port",
+        str(port),
+        "--dir",
+        str(folder),
+        "--appendfsync",
+        fsync,
+        "--daemonize",
+        "no",
+        "--logfile",
+        "",  # stdout, which the supervisor writes to the service's log
+    ]
+
+
+def ping(port: int) -> bool:
+    client = redis_py.Redis(host=LOOPBACK, port=port, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        return bool(client.ping())
+    finally:
+        client.close()
+
+
+def redis(ctx: RunContext, service: Service) -> list[ProcSpec]:
+    port = ctx.ports.redis
+    address = f"{LOOPBACK}:{port}"
+    ctx.addresses[(service.name, CONTAINER_PORT)] = address
+    ctx.members[service.name] = [address]
+    return [
+        ProcSpec(
+            name=service.name,
+            service=service.name,
+            command=server_command(port, ctx.run_dir / "redis", appendfsync(service)),
+            check=lambda: ping(port),
+            port=port,
+            env=ctx.child_env(),
+            cpus=service.cpus,
+            memory=service.memory,
+            restart=service.restarts,
+            url=f"redis://{address}",
+        )
+    ]
+
+
+def redis_exporter(ctx: RunContext, service: Service) -> list[ProcSpec]:
+    address = f"{LOOPBACK}:{ctx.ports.redis_exporter}"
+    ctx.members[service.name] = [address]
+    # The exporter reads its settings from the environment in both runtimes (REDIS_ADDR,
+    # REDIS_EXPORTER_CHECK_SINGLE_STREAMS); only the addresses differ.
+    env = ctx.rewrite(service.environment)
+    env["REDIS_EXPORTER_WEB_LISTEN_ADDRESS"] = address
+    return [
+        ProcSpec(
+            name=service.name,
+            service=service.name,
+            command=[executable("prometheus-redis-exporter", "prometheus-redis-exporter")],
+            check=lambda: http_ok(f"http://{address}/metrics"),
+            port=ctx.ports.redis_exporter,
+            env=ctx.child_env(env),
+            cpus=service.cpus,
+            memory=service.memory,
+            restart=service.restarts,
+            url=f"http://{address}",
+        )
+    ]

@@ -1,0 +1,114 @@
+"""Phase 3: claim the email and queue the signup in Redis in one step; a writer inserts later.
+
+The API's work per signup is one Lua script: refuse a duplicate, refuse when the stream
+already holds `max_backlog` signups (shed load with a 503 instead of queueing forever), else
+claim the email and append the signup to the stream. A script runs atomically, so a claimed
+email always has its queued signup and two requests for one email cannot both pass.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from redis.exceptions import RedisError
+
+from signup import _stream, metrics
+from signup.config import Settings
+from signup.stores.base import DuplicateEmail, Overloaded, Status, StoreUnavailable
+from signup.validation import SignupRequest
+
+# KEYS: stream, claims. ARGV: email, first_name, last_name, accepted_at, token, max_backlog.
+# Returns {outcome, backlog}: 1 accepted, 0 duplicate, -1 shed.
+ACCEPT = """
+local claim = redis.call('HGET', KEYS[2], ARGV[1])
+if claim then
+  if claim == 'pending:' .. ARGV[5] then
+    return {1, redis.call('XLEN', KEYS[1])}
+  end
+  return {0, -1}
+end
+local backlog = redis.call('XLEN', KEYS[1])
+if backlog >= tonumber(ARGV[6]) then
+  return {-1, backlog}
+end
+redis.call('HSET', KEYS[2], ARGV[1], 'pending:' .. ARGV[5])
+local added = redis.pcall('XADD', KEYS[1], '*',
+  'email', ARGV[1], 'first_name', ARGV[2], 'last_name', ARGV[3], 'accepted_at', ARGV[4])
+if type(added) == 'table' and added.err then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  return redis.error_reply(added.err)
+end
+return {1, backlog + 1}
+"""
+ACCEPTED, DUPLICATE, SHED = 1, 0, -1
+
+
+class QueueStore:
+    created_status = 202
+    created_message = "signup accepted"
+    failure_kind = "queue"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._keys = (settings.stream, _stream.claims_key(settings.stream))
+        self._redis = _stream.connect(
+            settings.redis_url,
+            max_connections=settings.pool_max,
+            pool_timeout=settings.pool_timeout,
+        )
+        self._accept = self._redis.register_script(ACCEPT)
+        self._backlog = 0
+
+    async def open(self) -> None:
+        # Connections are made on first use, so the app starts while Redis is down.
+        return None
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def create(self, signup: SignupRequest) -> dict[str, object]:
+        accepted_at = datetime.now(UTC)
+        token = secrets.token_hex(8)
+        args = (
+            signup.email,
+            signup.first_name,
+            signup.last_name,
+            accepted_at.isoformat(),
+            token,
+            self._settings.max_backlog,
+        )
+        try:
+            outcome, backlog = await self._accept(keys=self._keys, args=args)
+        except RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+        if outcome == DUPLICATE:
+            raise DuplicateEmail
+        self._backlog = int(backlog)
+        if outcome == SHED:
+            raise Overloaded(
+                self._settings.retry_after_seconds,
+                f"stream backlog {backlog} reached SIGNUP_MAX_BACKLOG",
+            )
+        return {
+            "email": signup.email,
+            "first_name": signup.first_name,
+            "last_name": signup.last_name,
+            "created_at": accepted_at,
+        }
+
+    async def check_ready(self) -> None:
+        try:
+            await self._redis.ping()
+        except RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+
+    async def status(self, email: str) -> Status | None:
+        try:
+            claim = await self._redis.hget(self._keys[1], email)
+        except RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+        return _stream.status_of(claim)
+
+    def sample_metrics(self) -> None:
+        metrics.QUEUE_BACKLOG_SEEN.set(self._backlog)
