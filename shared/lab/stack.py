@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,10 +66,13 @@ def running(
     variables: Mapping[str, str] | None = None,
     environment: Mapping[str, Mapping[str, str]] | None = None,
     skip: tuple[str, ...] = (),
+    watch: bool = False,
 ) -> Iterator[Stack]:
     """Start `phase`; `variables` feed compose interpolation (REPLICAS=2), `environment`
     overrides service variables ({"app": {"SIGNUP_POOL_MAX": "4"}}), `skip` leaves services
-    out (the monitoring stack, for tests that do not need it)."""
+    out (the monitoring stack, for tests that do not need it). `watch` runs the supervisor's
+    watch loop in a thread, so the compose restart policies apply as under `make phaseN`
+    (leave it off to stop and start a service by hand without the loop restarting it)."""
     topology = load(phase, {**os.environ, **(variables or {})})
     topology = with_environment(topology, environment or {})
     if skip:
@@ -76,8 +80,17 @@ def running(
         topology = dataclasses.replace(topology, services=kept)
     ctx = RunContext(topology, run_dir, ports or Ports.free())
     supervisor = Supervisor(ctx, f"{phase}-{run_dir.name}")
+    watcher: threading.Thread | None = None
     try:
         supervisor.start_all()
+        if watch:
+            watcher = threading.Thread(
+                target=supervisor.watch, args=(run_dir / "state.json",), daemon=True
+            )
+            watcher.start()
         yield Stack(ctx, supervisor)
     finally:
+        supervisor.request_stop()
+        if watcher is not None:
+            watcher.join()
         supervisor.stop_all()

@@ -177,13 +177,17 @@ class Supervisor:
                 process = entry.process
                 if process is None or entry.spec.oneshot:
                     continue
-                code = process.exit_code()
-                if code is None:
-                    continue
+                # Once reaped, mirakuru forgets the process (exit_code() is None again), so
+                # an exit is remembered in entry.exit_code until the restart succeeds.
                 if entry.exit_code is None:
+                    code = process.exit_code()
+                    if code is None:
+                        continue
                     entry.exit_code = code
                     log.warning("%s exited with %s", entry.spec.name, code)
-                    process.stop()
+                    # Reap it (and any children left in its group); its own exit code is
+                    # expected, or mirakuru would raise for a SIGKILL (-9 is not -SIGTERM).
+                    process.stop(expected_returncode=code)
                     # compose's restart backoff: 0.1 s doubling, capped (here at 10 s)
                     entry.next_restart = time.monotonic() + min(10.0, 0.1 * 2**entry.restarts)
                     changed = True
