@@ -1,0 +1,3 @@
+from lab.bench.run import main
+
+raise SystemExit(main())

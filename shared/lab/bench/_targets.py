@@ -1,0 +1,244 @@
+"""Measure one target: a phase, or the HTTP ceiling (phase 1's app with persistence off).
+
+Start it natively under its compose limits (monitoring left out: the bench reads the
+per-service cgroup series itself), search for the highest arrival rate that holds the SLO,
+run that rate a few more times for medians and CPU per signup, and stop it again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from lab.bench import _plan, _probe, _queue
+from lab.bench._plan import Plan, next_rate
+from lab.bench._progress import Progress
+from lab.bench._sampler import Sampler
+from lab.bench._steps import Runner, Step
+from lab.components import BUILDERS, SKIPPED
+from lab.stack import Stack, running
+from lab.topology import PHASES, REPO, Topology, TopologyError, load, load_compose
+
+# Observers, not part of what serves a signup: left out of the run and of the CPU budget.
+_MONITORING = frozenset(
+    load_compose(REPO / "monitoring" / "compose.yaml", {"LAB_PHASE": "x"})["services"]
+)
+ONESHOT = ("migrate",)
+
+
+def observers(topology: Topology) -> tuple[str, ...]:
+    return tuple(
+        n
+        for n in topology.services
+        if n in _MONITORING or n.endswith("-exporter") or n in ("grafana", "cadvisor")
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # "http_ceiling", "phase1", ...
+    phase: str  # whose compose file it runs
+    title: str
+    environment: dict[str, dict[str, str]] = field(default_factory=dict)
+    leave_out: tuple[str, ...] = ()  # beyond the observers
+
+    @property
+    def expects(self) -> str:
+        return self.phase if self.name.startswith("phase") else "ceiling"
+
+
+HTTP_CEILING = Target(
+    "http_ceiling",
+    "phase1",
+    "HTTP ceiling: phase 1's app, same workers and limits, SIGNUP_STORE=none",
+    environment={"app": {"SIGNUP_STORE": "none"}},
+    leave_out=("db", "migrate"),
+)
+PHASE_TARGETS = {
+    "phase1": Target("phase1", "phase1", "phase 1: monolith"),
+    "phase2": Target("phase2", "phase2", "phase 2: nginx + app replicas + PgBouncer"),
+    "phase3": Target("phase3", "phase3", "phase 3: Redis stream + batch writer"),
+}
+
+
+def unavailable(target: Target) -> str | None:
+    """Why this target cannot run here yet (a phase still being built), or None."""
+    compose = PHASES[target.phase] / "compose.yaml"
+    if not compose.exists():
+        shown = compose.relative_to(REPO) if compose.is_relative_to(REPO) else compose
+        return f"{shown} does not exist yet"
+    try:
+        topology = load(target.phase)
+    except (TopologyError, OSError, ValueError) as exc:
+        return f"its compose file does not load: {exc}"
+    missing = [
+        n
+        for n in topology.services
+        if n not in BUILDERS and n not in SKIPPED and n not in observers(topology)
+    ]
+    if missing:
+        return f"no native runtime for {', '.join(missing)} yet"
+    return None
+
+
+def resources(target: Target) -> tuple[dict[str, dict[str, Any]], float, tuple[str, ...]]:
+    """(services with replicas and limits, total CPU budget in cores, services left out)."""
+    topology = load(target.phase)
+    skip = (*observers(topology), *target.leave_out)
+    services = {
+        name: {"replicas": s.replicas, "cpus": s.cpus, "memory_bytes": s.memory}
+        for name, s in topology.services.items()
+        if name not in skip and name not in ONESHOT
+    }
+    return services, topology.cpu_budget(exclude=(*skip, *ONESHOT)), skip
+
+
+@dataclass
+class Measurement:
+    steps: list[Step] = field(default_factory=list)
+    confirm: list[Step] = field(default_factory=list)
+    cpu: list[dict[str, float]] = field(default_factory=list)  # per confirm run: CPU s per service
+    sustained_rate: int = 0
+    confirmed: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+
+def measure(
+    target: Target,
+    plan: Plan,
+    progress: Progress,
+    work: Path,
+    *,
+    inside: Callable[[Stack, Runner], dict[str, Any]] | None = None,
+) -> Measurement:
+    """Run the search and the confirming runs; `inside` measures more on the same stack."""
+    _, _, skip = resources(target)
+    result = Measurement()
+    progress.step(f"starting {target.name} natively under its compose limits")
+    # The folder's name names the run's cgroups: unique, so a test's stack never shares them.
+    folder = work / f"bench-{target.name}-{os.getpid()}"
+    with running(target.phase, folder, environment=target.environment, skip=skip) as stack:
+        containers = f"http://127.0.0.1:{stack.ctx.ports.containers}"
+        with Sampler(containers) as sampler:
+            runner = Runner(stack.url, target.expects, work / "k6", sampler, target.name)
+            settle = Settler(stack, target, plan.settle_timeout)
+            warm = max(10, plan.start_rate // 2)
+            progress.step(f"warming up at {warm}/s for {plan.step_seconds}s (not counted)")
+            settle.after(runner.run(warm, plan.step_seconds))
+            _search(plan, progress, runner, settle, result)
+            _confirm(plan, progress, runner, settle, result, stack)
+            if target.name == "phase3" and result.sustained_rate:
+                result.extras.update(
+                    _queue.drain(stack, runner, settle, plan, progress, result.sustained_rate)
+                )
+            # Before `inside` adds rows of its own (the PostgreSQL ceilings).
+            result.extras["rows_check"] = settle.check()
+            if inside is not None:
+                result.extras.update(inside(stack, runner))
+        result.timeline = [
+            {"t": s.t, "offered": s.offered, "achieved": round(s.achieved, 1), "cpu": s.cpu}
+            for s in sampler.samples
+        ]
+    return result
+
+
+def _search(
+    plan: Plan, progress: Progress, runner: Runner, settle: Settler, m: Measurement
+) -> None:
+    held: list[int] = []
+    broke: list[int] = []
+    while (rate := next_rate(plan, held, broke)) is not None:
+        progress.step(
+            f"search step {len(m.steps) + 1}: offering {rate}/s for {plan.step_seconds}s "
+            f"(does p95 < {_plan.P95_MS:.0f} ms, errors < {_plan.ERROR_RATE:.1%}, "
+            f"dropped < {_plan.DROPPED_SHARE:.0%} hold?)"
+        )
+        step = runner.run(rate, plan.step_seconds)
+        settle.after(step)
+        progress.result(step.describe())
+        m.steps.append(step)
+        (held if step.held else broke).append(rate)
+    m.sustained_rate = max(held, default=0)
+
+
+def _confirm(
+    plan: Plan,
+    progress: Progress,
+    runner: Runner,
+    settle: Settler,
+    m: Measurement,
+    stack: Stack,
+) -> None:
+    containers = f"http://127.0.0.1:{stack.ctx.ports.containers}"
+    rate = m.sustained_rate
+    for _attempt in range(3):
+        if rate < 10:
+            break
+        runs, cpu = [], []
+        accepted = _queue.accept_histogram(stack)
+        for i in range(plan.runs):
+            progress.step(
+                f"run {i + 1}/{plan.runs} at {rate}/s for {plan.confirm_seconds}s "
+                "(latency percentiles and CPU seconds per service at the rate found)"
+            )
+            before = _probe.cpu_by_service(containers)
+            step = runner.run(rate, plan.confirm_seconds)
+            settle.after(step)  # phase 3: the writer's work for these signups counts too
+            after = _probe.cpu_by_service(containers)
+            progress.result(step.describe())
+            runs.append(step)
+            cpu.append({s: after[s] - before.get(s, 0.0) for s in after})
+        m.confirm, m.cpu = runs, cpu
+        m.extras["accept_to_row"] = _queue.accept_to_row(accepted, _queue.accept_histogram(stack))
+        m.sustained_rate = rate
+        if sum(r.held for r in runs) * 2 > len(runs):
+            m.confirmed = True
+            return
+        rate = round(rate * 0.85)
+        progress.note(f"most runs broke the SLO; trying {rate}/s")
+
+
+class Settler:
+    """Waits, after each step, until the target has finished the work k6 handed it: no
+    request in flight, and (with a database) every acknowledged signup a row. A deadline,
+    never a fixed sleep."""
+
+    def __init__(self, stack: Stack, target: Target, timeout: float) -> None:
+        self.stack = stack
+        self.timeout = timeout
+        self.has_db = "db" not in target.leave_out
+        self.acknowledged = 0
+        self.apps = [f"http://{a}" for a in stack.ctx.members.get("app", [])]
+
+    def rows(self) -> int:
+        with psycopg.connect(self.stack.database_url(), connect_timeout=5) as conn:
+            row = conn.execute("SELECT count(*) FROM users").fetchone()
+        return int(row[0]) if row else 0
+
+    def after(self, step: Step) -> None:
+        self.acknowledged += step.acknowledged
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            busy = _probe.sum_metric(self.apps, "signup_requests_in_flight")
+            if busy == 0 and (not self.has_db or self.rows() >= self.acknowledged):
+                return
+            time.sleep(0.2)  # polling a real condition, bounded by the deadline
+        raise TimeoutError(f"work not finished {self.timeout:.0f}s after the step")
+
+    def check(self) -> dict[str, int] | None:
+        """Acknowledged signups against rows: none may be missing."""
+        if not self.has_db:
+            return None
+        rows = self.rows()
+        return {
+            "acknowledged": self.acknowledged,
+            "rows": rows,
+            "missing": max(0, self.acknowledged - rows),
+        }

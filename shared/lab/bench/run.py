@@ -1,0 +1,234 @@
+"""The bench from start to end: ceilings, phases, then the JSON, Markdown and plots.
+
+Everything it starts lives in one temporary folder on free ports and is stopped on the way
+out, also on Ctrl-C or SIGTERM (both become KeyboardInterrupt, so every `with` unwinds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lab import _cgroup, _k6
+from lab.bench import _plan, _plots, _postgres, _report
+from lab.bench._plan import Plan
+from lab.bench._progress import Progress
+from lab.bench._steps import Runner, StepFailed
+from lab.bench._targets import HTTP_CEILING, PHASE_TARGETS, Target, measure, resources, unavailable
+from lab.postgres import bindir
+from lab.stack import Stack
+from lab.supervisor import StartError
+from lab.topology import REPO, load
+
+OUT = REPO / "docs" / "results"
+
+
+def host_facts(plan: Plan) -> dict[str, Any]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    k6 = subprocess.run([_k6.binary(), "version"], capture_output=True, text=True, check=False)
+    pg = subprocess.run(
+        [str(bindir() / "postgres"), "--version"], capture_output=True, text=True, check=False
+    )
+    now = datetime.now(UTC)
+    return {
+        "host": socket.gethostname(),
+        "date": now.strftime("%Y-%m-%d"),
+        "started_at": now.isoformat(timespec="seconds"),
+        "quick": plan.quick,
+        "cpu_count": os.cpu_count(),
+        "cpu_model": model,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "k6": k6.stdout.strip().splitlines()[0] if k6.stdout else "unknown",
+        "postgres": pg.stdout.strip(),
+        "cgroups": _cgroup.available() or "per-service CPU and memory limits applied",
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        "plan": dataclasses.asdict(plan),
+        "slo": {
+            "p95_ms": _plan.P95_MS,
+            "error_rate": _plan.ERROR_RATE,
+            "dropped_share": _plan.DROPPED_SHARE,
+        },
+        "note": _report.NOTE.format(cores=os.cpu_count()),
+    }
+
+
+def postgres_ceilings(plan: Plan, progress: Progress, work: Path, phase: str) -> Any:
+    def inside(stack: Stack, runner: Runner) -> dict[str, Any]:
+        url = stack.database_url()
+        inserts, staging, through = [], [], []
+        for i in range(plan.runs):
+            progress.step(
+                f"PostgreSQL ceiling {i + 1}/{plan.runs}: pgbench single-row inserts into users, "
+                f"{plan.pgbench_clients} clients for {plan.pgbench_seconds}s"
+            )
+            inserts.append(
+                _postgres.pgbench(
+                    url, work, clients=plan.pgbench_clients, seconds=plan.pgbench_seconds
+                )
+            )
+            progress.result(f"{inserts[-1]:,.0f} inserts/s")
+            progress.step(
+                f"PostgreSQL ceiling {i + 1}/{plan.runs}: COPY batches of {plan.copy_batch} "
+                f"into a staging table, then through it into users ({plan.copy_seconds:g}s each)"
+            )
+            a, b = _postgres.copy_rates(url, batch=plan.copy_batch, seconds=plan.copy_seconds)
+            staging.append(a)
+            through.append(b)
+            progress.result(f"{a:,.0f} rows/s into staging, {b:,.0f} rows/s into users")
+        db = load(phase).services["db"]
+        return {
+            "postgres": {
+                "insert_rows_per_s": _report.median(inserts),
+                "insert_runs": inserts,
+                "clients": plan.pgbench_clients,
+                "copy_staging_rows_per_s": _report.median(staging),
+                "copy_into_users_rows_per_s": _report.median(through),
+                "copy_runs": {"staging": staging, "into_users": through},
+                "batch": plan.copy_batch,
+                "db_cpus": db.cpus,
+                "db_memory_bytes": db.memory,
+                "measured_on": f"{phase}'s database, under its compose limits",
+            }
+        }
+
+    return inside
+
+
+def run_target(
+    target: Target, plan: Plan, progress: Progress, work: Path, inside: Any = None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(the target's result, the PostgreSQL ceilings if measured inside it)."""
+    reason = unavailable(target)
+    if reason:
+        progress.note(f"skipping {target.name}: {reason}")
+        return {"title": target.title, "status": "skipped", "reason": reason}, None
+    services, budget, _ = resources(target)
+    try:
+        m = measure(target, plan, progress, work, inside=inside)
+    except (StartError, StepFailed, TimeoutError, _postgres.PgbenchFailed) as exc:
+        progress.warn(f"{target.name} failed: {exc}")
+        return {"title": target.title, "status": "failed", "error": str(exc)}, None
+    result = _report.target_result(target, m, services, budget)
+    progress.result(
+        f"{target.name}: {m.sustained_rate:,}/s sustained on {budget:g} cores"
+        + ("" if m.confirmed else " (not confirmed by the repeated runs)")
+    )
+    return result, m.extras.get("postgres")
+
+
+def collect(plan: Plan, progress: Progress, work: Path, phases: list[str]) -> dict[str, Any]:
+    results: dict[str, Any] = {"bench": host_facts(plan), "ceilings": {}, "phases": {}}
+    progress.section(
+        "HTTP ceiling",
+        "phase 1's app with SIGNUP_STORE=none: what the same workers, limits and load "
+        "generator reach when nothing is stored",
+    )
+    results["ceilings"]["http"], _ = run_target(HTTP_CEILING, plan, progress, work)
+    pg_phase = "phase1" if "phase1" in phases else phases[0] if phases else None
+    for name in phases:
+        target = PHASE_TARGETS[name]
+        progress.section(
+            target.title,
+            "highest arrival rate within the SLO, latency and CPU per signup at that rate"
+            + (
+                "; then PostgreSQL's own insert and COPY rates on its database"
+                if name == pg_phase
+                else ""
+            ),
+        )
+        inside = postgres_ceilings(plan, progress, work, name) if name == pg_phase else None
+        results["phases"][name], pg = run_target(target, plan, progress, work, inside)
+        if pg:
+            results["ceilings"]["postgres"] = pg
+    results["bench"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    _report.add_ratios(results)
+    return results
+
+
+def write(results: dict[str, Any], out: Path) -> list[Path]:
+    bench = results["bench"]
+    host = "".join(c if c.isalnum() or c in "-." else "-" for c in bench["host"])
+    stem = f"{bench['date']}-{host}" + ("-quick" if bench["quick"] else "")
+    out.mkdir(parents=True, exist_ok=True)
+    plots = _plots.draw(results, out, stem)
+    json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
+    json_path.write_text(json.dumps(results, indent=1) + "\n")
+    md_path.write_text(_report.markdown(results, plots))
+    return [json_path, md_path, *(out / name for name in plots.values())]
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="everything briefly (< 3 minutes)")
+    parser.add_argument("--out", type=Path, default=OUT, help="default docs/results")
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASE_TARGETS),
+        help="comma-separated phases to measure (default: all that exist)",
+    )
+    args = parser.parse_args(argv)
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = [p for p in phases if p not in PHASE_TARGETS]
+    if unknown:
+        print(
+            f"error: unknown phase {', '.join(unknown)}: use {', '.join(PHASE_TARGETS)}",
+            file=sys.stderr,
+        )
+        return 2
+    plan = _plan.QUICK if args.quick else _plan.FULL
+    try:
+        _k6.binary()
+    except _k6.K6NotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    progress = Progress()
+    signal.signal(signal.SIGTERM, _interrupt)
+    kind = "quick: seconds per step, a smoke test" if plan.quick else "full: about 25 minutes"
+    print(
+        f"bench ({kind}): HTTP ceiling, {', '.join(phases)}, PostgreSQL insert and COPY ceilings; "
+        "k6 runs on this host and shares its cores",
+        flush=True,
+    )
+    started = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
+            results = collect(plan, progress, Path(tmp), phases)
+    except KeyboardInterrupt:
+        progress.warn("interrupted: everything the bench started has been stopped")
+        return 130
+    results["bench"]["duration_s"] = round(time.monotonic() - started, 1)
+    written = write(results, args.out)
+    progress.section("done", "results written")
+    for path in written:
+        print(f"  {path}")
+    failed = [n for n, r in results["phases"].items() if r.get("status") == "failed"]
+    if results["ceilings"].get("http", {}).get("status") == "failed":
+        failed.append("http_ceiling")
+    if failed:
+        print(f"error: {', '.join(failed)} failed; see above", file=sys.stderr)
+        return 1
+    return 0
