@@ -73,6 +73,8 @@ class Writer:
         self.claim_cursor: bytes | str = "0-0"
         self.next_claim = 0.0
         self.next_sample = 0.0
+        # Consecutive Redis failures: the backoff grows while Redis stays down.
+        self.redis_failures = 0
 
     # --- the loop ------------------------------------------------------------------------
     async def run(self) -> None:
@@ -111,7 +113,7 @@ class Writer:
                 await self._backoff(attempt)
                 attempt += 1
 
-    async def _on_redis_error(self, stage: str, exc: RedisError, attempt: int) -> None:
+    async def _on_redis_error(self, stage: str, exc: RedisError) -> None:
         if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
             # The stream or the group vanished: Redis lost its data (or someone deleted it).
             log.error(
@@ -122,7 +124,8 @@ class Writer:
             return
         metrics.WRITER_ERRORS.labels(stage).inc()
         log.warning("%s failed: %s", stage, exc)
-        await self._backoff(attempt)
+        await self._backoff(self.redis_failures)
+        self.redis_failures += 1
 
     async def _claim(self) -> list[Entry]:
         """Entries of writers that stopped, following XAUTOCLAIM's cursor through the PEL."""
@@ -146,7 +149,7 @@ class Writer:
                 await self._forget_gone_consumers()
         except RedisError as exc:
             self.next_claim = time.monotonic() + self.claim_every
-            await self._on_redis_error("claim", exc, 0)
+            await self._on_redis_error("claim", exc)
             return []
         found: list[Entry] = [e for e in entries if e[0] is not None]
         if found:
@@ -177,8 +180,9 @@ class Writer:
         try:
             got = await self._xread(size, IDLE_BLOCK_MS)
         except RedisError as exc:
-            await self._on_redis_error("read", exc, 0)
+            await self._on_redis_error("read", exc)
             return []
+        self.redis_failures = 0
         deadline = time.monotonic() + self.settings.writer_max_wait_ms / 1000
         while got and len(got) < size and not self.stop.is_set():
             remaining = int((deadline - time.monotonic()) * 1000)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lab.components import app, monitoring, nginx, pgbouncer, postgres
+from lab.components import app, monitoring, nginx, pgbouncer, postgres, redis, writer
 from lab.runtime import ProcSpec, RunContext
 from lab.topology import Service
 
@@ -26,6 +26,9 @@ BUILDERS: dict[str, Builder] = {
     "pgbouncer-exporter": pgbouncer.pgbouncer_exporter,
     "nginx": nginx.nginx,
     "nginx-exporter": nginx.nginx_exporter,
+    "redis": redis.redis,
+    "redis-exporter": redis.redis_exporter,
+    "writer": writer.writer,
 }
 
 SKIPPED: dict[str, str] = {
