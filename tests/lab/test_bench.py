@@ -20,7 +20,7 @@ import psutil
 import pytest
 from matplotlib import image
 
-from lab import topology
+from lab import _cgroup, topology
 from lab.bench import _plan, _targets
 from lab.bench._probe import Histogram
 from lab.topology import load
@@ -87,12 +87,24 @@ def _bench(out: Path, tmp: Path, *extra: str) -> subprocess.Popen[str]:
 
 
 def _leftovers(tmp: Path) -> list[str]:
+    """Processes that mention the bench's temporary folder (command line or environment)."""
     found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if str(tmp) in cmdline:
-            found.append(cmdline[:120])
+    for proc in psutil.process_iter(["cmdline", "environ"]):
+        text = " ".join(proc.info["cmdline"] or []) + str(proc.info["environ"] or "")
+        if str(tmp) in text:
+            found.append(" ".join(proc.info["cmdline"] or [])[:120])
     return found
+
+
+def _alive(procs: list[psutil.Process]) -> list[str]:
+    alive = []
+    for proc in procs:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(" ".join(proc.cmdline())[:120])
+        except psutil.Error:
+            continue
+    return alive
 
 
 def _check_measured(name: str, result: dict[str, Any]) -> None:
@@ -183,11 +195,15 @@ def test_ctrl_c_stops_everything_the_bench_started(tmp_path: Path) -> None:
             break
     else:
         pytest.fail("the bench ended before its first search step: " + "".join(seen)[-2000:])
-    assert _leftovers(tmp), "nothing running to stop?"
+    started = psutil.Process(bench.pid).children(recursive=True)
+    assert len(started) > 1, "the stack is not running?"
     os.kill(bench.pid, signal.SIGINT)
     rest, _ = bench.communicate(timeout=120)
     assert bench.returncode == 130, rest[-2000:]
     assert "interrupted" in rest
+    assert _alive(started) == []
     assert _leftovers(tmp) == []
+    # The run's cgroups are named after the bench's pid (see _targets.measure).
+    assert list(_cgroup.ROOT.glob(f"**/signup-lab/*-{bench.pid}")) == []
     assert list(tmp.iterdir()) == []
     assert not out.exists(), "an interrupted bench must not write results"

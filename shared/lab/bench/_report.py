@@ -197,6 +197,8 @@ def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
     lines += ["", "## Goals (issue 6)", "", "| goal | measured | met |", "| --- | ---: | --- |"]
     for g in results["goals"]:
         met = {True: "yes", False: "**no**", None: "not measured"}[g["met"]]
+        if g["met"] is False and g["bound"]:
+            met += f" ({g['measured'] / g['bound']:.0%} of the bound {g['bound']:g})"
         lines.append(f"| {g['goal']} | {_n(g['measured'], 2)} | {met} |")
     lines += ["", "## Plots", ""]
     lines += [f"![{title}]({path})" for title, path in plots.items()]

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,11 @@ def run_target(
     except (StartError, StepFailed, TimeoutError, _postgres.PgbenchFailed) as exc:
         progress.warn(f"{target.name} failed: {exc}")
         return {"title": target.title, "status": "failed", "error": str(exc)}, None
+    except Exception as exc:  # one broken phase must not lose the others' numbers
+        progress.warn(f"{target.name} failed: {type(exc).__name__}: {exc}")
+        traceback.print_exc()
+        error = f"{type(exc).__name__}: {exc}"
+        return {"title": target.title, "status": "failed", "error": error}, None
     result = _report.target_result(target, m, services, budget)
     progress.result(
         f"{target.name}: {m.sustained_rate:,}/s sustained on {budget:g} cores"
