@@ -192,7 +192,8 @@ def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
             f"{_n(a2r.get('p50_s'), 3)} s, p95 {_n(a2r.get('p95_s'), 3)} s "
             f"(writer histogram `signup_accept_to_row_seconds`, {_n(a2r.get('count'))} signups)",
             f"- backlog drain: {_n(drain.get('backlog'))} queued signups became rows at "
-            f"{_n(drain.get('rows_per_s'))} rows/s (writers paused while k6 filled the stream)",
+            f"{_n(drain.get('rows_per_s'))} rows/s (writers stopped while k6 filled the stream, "
+            "then started again)",
         ]
     lines += ["", "## Goals (issue 6)", "", "| goal | measured | met |", "| --- | ---: | --- |"]
     for g in results["goals"]:
