@@ -17,7 +17,10 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
+import matplotlib.image
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -71,8 +74,15 @@ def app_requests_total(stack: Stack) -> float:
     )
 
 
+@dataclass(frozen=True)
+class Loaded:
+    stack: Stack
+    meta: dict[str, float]
+    results: Path
+
+
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, dict[str, float]]]:
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
     """Phase 1 after a k6 smoke run, every target up, and Prometheus caught up with it."""
     folder = tmp_path_factory.mktemp("panels-phase1")
     interval = {"prometheus": {"LAB_SCRAPE_INTERVAL": "1s"}}
@@ -114,13 +124,11 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, di
             return bool(result) and result[0].values[0] >= served and bool(k6)
 
         wait_for("Prometheus to scrape the whole smoke run and k6's pushes", caught_up)
-        yield stack, meta
+        yield Loaded(stack, meta, results)
 
 
-def test_every_target_is_up_and_every_rule_evaluates(
-    loaded: tuple[Stack, dict[str, float]],
-) -> None:
-    stack, _ = loaded
+def test_every_target_is_up_and_every_rule_evaluates(loaded: Loaded) -> None:
+    stack = loaded.stack
     prometheus = Prometheus(stack.prometheus_url)
     jobs = {t["labels"]["job"]: t["health"] for t in prometheus.targets()}
     assert jobs == {
@@ -143,8 +151,8 @@ def test_every_target_is_up_and_every_rule_evaluates(
         assert active[name] == "inactive", name
 
 
-def test_every_panel_query_returns_data(loaded: tuple[Stack, dict[str, float]]) -> None:
-    stack, meta = loaded
+def test_every_panel_query_returns_data(loaded: Loaded) -> None:
+    stack, meta = loaded.stack, loaded.meta
     prometheus = Prometheus(stack.prometheus_url)
     start, end = float(meta["started_at"]) - 2, time.time()
     step = 1.0
@@ -174,3 +182,32 @@ def test_every_panel_query_returns_data(loaded: tuple[Stack, dict[str, float]]) 
     # Panels with several queries must have data in every one (a typo in one would hide).
     partly = {key: refs for key, refs in empty.items() if key not in empty_panels}
     assert partly == {}
+
+
+def test_report_draws_every_panel_of_the_last_run(loaded: Loaded, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    report = [sys.executable, "-m", "lab.report", "--prometheus", loaded.stack.prometheus_url]
+    done = subprocess.run(
+        [*report, "--results-dir", str(loaded.results), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    all_panels = list(dashboards.panels())
+    # The range is the smoke run's, and progress is shown panel by panel.
+    assert f"load test {loaded.meta['test_id']}" in done.stdout
+    assert f"[{len(all_panels)}/{len(all_panels)}]" in done.stdout
+    pngs = sorted(out.glob("*/*.png"))
+    assert len(pngs) == len(all_panels)
+    for png in pngs:
+        image = matplotlib.image.imread(png)
+        assert image.shape[0] >= 300  # a real picture, at least 300 px high
+        assert image.shape[1] >= 600
+    index = (out / "index.md").read_text()
+    for panel in all_panels:
+        assert panel.title in index
+    # Exactly the panels the live query test found empty say "no data" in the index.
+    no_data = {line for line in index.splitlines() if line.endswith("(no data)")}
+    assert len(no_data) == len(NO_DATA_IN_PHASE1)
