@@ -1,0 +1,82 @@
+"""Shared by the phase 3 tests: the stack, and what Redis and PostgreSQL hold.
+
+The bounded load (Load, Outcome) and the exposition/row readers are phase 2's
+(tests/phase2/_phase2.py), imported rather than copied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+import redis
+
+from lab.stack import Stack, running
+from signup import _stream
+from tests.phase2._phase2 import SKIP_MONITORING, Outcome
+
+STREAM = "signups"
+
+
+@contextmanager
+def phase3(
+    tmp_path: Path,
+    *,
+    environment: Mapping[str, Mapping[str, str]] | None = None,
+    watch: bool = False,
+    monitoring: bool = False,
+) -> Iterator[Stack]:
+    skip = () if monitoring else (*SKIP_MONITORING, "redis-exporter")
+    with running("phase3", tmp_path, environment=environment, skip=skip, watch=watch) as stack:
+        yield stack
+
+
+def redis_client(stack: Stack) -> redis.Redis:
+    return redis.Redis(port=stack.ctx.ports.redis, socket_timeout=5)
+
+
+def backlog(stack: Stack) -> tuple[int, int]:
+    """(entries in the stream, entries read but not acknowledged)."""
+    with redis_client(stack) as client:
+        if not client.exists(STREAM):
+            return 0, 0
+        return int(client.xlen(STREAM)), int(client.xpending(STREAM, _stream.GROUP)["pending"])
+
+
+def drained(stack: Stack) -> Callable[[], bool]:
+    return lambda: backlog(stack) == (0, 0)
+
+
+def held_by_writer(stack: Stack, pid: int) -> int:
+    """Entries the writer process `pid` has read and not acknowledged (a batch in hand)."""
+    with redis_client(stack) as client:
+        try:
+            consumers = client.xinfo_consumers(STREAM, _stream.GROUP)
+        except redis.ResponseError:  # no stream or group yet
+            return 0
+    return sum(
+        int(c["pending"]) for c in consumers if c["name"].decode().rsplit("-", 2)[1] == str(pid)
+    )
+
+
+def writer_pid(stack: Stack) -> int:
+    process = stack.entry("writer").process
+    assert process is not None
+    assert process.pid is not None
+    return process.pid
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def statuses(outcomes: list[Outcome]) -> dict[int | None, int]:
+    counts: dict[int | None, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return counts
