@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lab import _k6
+from lab import _k6, _rows
 from lab.cli import RUN_DIR, read_state
 from lab.topology import PHASES
 
@@ -49,6 +49,7 @@ class Plan:
     summary: Path
     meta: Path
     prometheus: str | None
+    database_url: str | None = None  # set when the target is the native stack running here
 
 
 def check_mix(raw: str) -> str:
@@ -160,6 +161,7 @@ def plan(
         summary=summary,
         meta=results / f"{test_id}.meta.json",
         prometheus=prometheus.rstrip("/") if _k6.answers(f"{prometheus}/-/ready") else None,
+        database_url=(_rows.database_url(state) if base_url == default_base_url(state) else None),
     )
 
 
@@ -205,6 +207,11 @@ def run(p: Plan, *, quiet: bool = False) -> int:
         "test_id": p.test_id,
     }
     p.meta.write_text(json.dumps(meta, indent=2) + "\n")
+    if code in (0, _k6.THRESHOLDS_CROSSED) and p.database_url and p.summary.exists():
+        persisted = verify(p)
+        if persisted.missing:
+            print(f"error: {persisted.describe()}", file=sys.stderr)
+            return 1
     if code == _k6.THRESHOLDS_CROSSED:
         print(f"SLO thresholds crossed; summary: {p.summary}", file=sys.stderr)
     elif code != 0:
@@ -212,6 +219,24 @@ def run(p: Plan, *, quiet: bool = False) -> int:
     else:
         print(f"summary: {p.summary}")
     return code
+
+
+def verify(p: Plan) -> _rows.Persisted:
+    """Count this run's rows against k6's acknowledged signups; record it in the summary."""
+    assert p.database_url is not None
+    data = json.loads(p.summary.read_text())
+    acknowledged = int(
+        data["metrics"].get("signups_acknowledged", {}).get("values", {}).get("count", 0)
+    )
+    print(f"counting this run's rows in PostgreSQL ({acknowledged:,} acknowledged) ...", flush=True)
+    persisted = _rows.wait_for_rows(p.database_url, p.variables["RUN_ID"], acknowledged)
+    data.setdefault("lab", {})["persisted"] = persisted.as_dict()
+    p.summary.write_text(json.dumps(data, indent=1))
+    text = p.summary.with_suffix(".txt")
+    if text.exists():
+        text.write_text(text.read_text() + persisted.describe() + "\n")
+    print(persisted.describe())
+    return persisted
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,12 +18,12 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+
 from lab import loadtest
 from lab._k6 import Summary
 from lab._proc import free_port
 from lab.stack import Stack, running
 from lab.supervisor import write_state
-
 from tests.conftest import child_env
 
 CLOSED = f"http://127.0.0.1:{free_port()}"  # nothing listens: no Prometheus, no service
@@ -174,6 +174,10 @@ def test_smoke_run_persists_every_acknowledged_signup_once(phase1: Stack, tmp_pa
         # Every signup request was a new valid one and got its 201: none was a repeat (409).
         assert summary.count("http_reqs") == summary.acknowledged + 1  # + the /readyz gate
         assert summary.error_rate == 0
+        # lab.loadtest counted this run's rows itself (it knows the database from the state).
+        persisted = summary.data["lab"]["persisted"]
+        assert persisted["rows"] == persisted["distinct_emails"] == summary.acknowledged
+        assert persisted["missing"] == 0
         acknowledged += summary.acknowledged
         metas.append(meta)
 
