@@ -7,6 +7,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 LAB := $(PY) -m lab
 STAMP := $(VENV)/.installed
+# .env (copy .env.example) holds the user's settings: every variable in it is exported to what
+# make runs, so docker compose and the native runtime see the same values.
+-include .env
+export $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' .env 2>/dev/null)
 # RUNTIME=docker|native forces a runtime; empty means docker when an engine answers.
 RUNTIME ?=
 export RUNTIME
