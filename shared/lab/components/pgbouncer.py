@@ -16,7 +16,6 @@ from pathlib import Path
 
 import psycopg
 
-from lab.postgres import _chown_for_server, _run_as
 from lab.render import DockerRender
 from lab.runtime import LOOPBACK, ProcSpec, RunContext, executable, http_ok
 from lab.topology import PHASES, Service
@@ -43,6 +42,7 @@ def docker_context(phase: str) -> dict[str, object]:
         "db_name": DATABASE,
         "db_user": "signup",
         "auth_file": "/etc/pgbouncer/userlist.txt",
+        "os_user": None,  # the image runs it as `postgres` already
     }
 
 
@@ -103,12 +103,11 @@ def pgbouncer(ctx: RunContext, service: Service) -> list[ProcSpec]:
             db_name=DATABASE,
             db_user=user,
             auth_file=str(auth_file),
+            # Read as root, then dropped: a restart works even when the run folder sits
+            # under a directory `postgres` cannot enter (pytest resets its temp root to 0700).
+            os_user="postgres" if os.geteuid() == 0 else None,
         )
         _write_private(auth_file, userlist(user, password))
-        # PgBouncer refuses to run as root; like PostgreSQL it runs as `postgres`, which must
-        # be able to read its files.
-        for path in (folder, config, auth_file):
-            _chown_for_server(path)
 
     def ready() -> bool:
         # Through PgBouncer to PostgreSQL with the app's credentials: listening, auth file,
@@ -129,7 +128,7 @@ def pgbouncer(ctx: RunContext, service: Service) -> list[ProcSpec]:
         ProcSpec(
             name=service.name,
             service=service.name,
-            command=[*_run_as(), executable("pgbouncer", "pgbouncer"), str(config)],
+            command=[executable("pgbouncer", "pgbouncer"), str(config)],
             check=ready,
             port=ctx.ports.pgbouncer,
             env=ctx.child_env(),
