@@ -14,7 +14,7 @@ import psutil
 import psycopg
 import pytest
 
-from lab._proc import ServerProcess, free_port
+from lab._proc import ServerProcess, free_port, port_in_use
 from lab.postgres import Cluster
 from lab.runtime import http_ok
 from signup import migrate
@@ -182,3 +182,56 @@ def test_database_down_then_back(tmp_path: Path) -> None:
     finally:
         app.stop()
         db.stop()
+
+
+def test_sigterm_finishes_in_flight_signups(tmp_path: Path, clean_users: str) -> None:
+    """SIGTERM stops accepting, lets requests in progress finish, then closes the pool."""
+    server = start_gunicorn(tmp_path, clean_users)
+    try:
+        _drain_on_sigterm(server, clean_users)
+    finally:
+        server.stop()
+    with psycopg.connect(clean_users) as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone() == (POOL_MAX,)
+
+
+def _drain_on_sigterm(server: ServerProcess, clean_users: str) -> None:
+    url = base(server)
+    # No more than one worker's pool, so all can hold a connection whichever worker takes them.
+    bodies = [
+        {"email": f"t{i}@example.com", "first_name": "T", "last_name": "M"} for i in range(POOL_MAX)
+    ]
+    with psycopg.connect(clean_users) as blocker:
+        # Hold a lock the INSERTs wait for, so the requests are provably in flight.
+        blocker.execute("LOCK TABLE users IN EXCLUSIVE MODE")
+
+        def waiting_inserts() -> int:
+            with psycopg.connect(clean_users, autocommit=True) as probe:
+                row = probe.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO users%'"
+                ).fetchone()
+            return int(row[0]) if row else 0
+
+        async def scenario() -> list[int]:
+            task = asyncio.ensure_future(post_all(url, bodies, concurrency=POOL_MAX))
+            deadline = time.monotonic() + 30
+            while waiting_inserts() < len(bodies):
+                assert time.monotonic() < deadline, "the INSERTs never queued on the lock"
+                await asyncio.sleep(0.05)
+            assert server.process is not None
+            server.process.send_signal(signal.SIGTERM)
+            # Shutdown has begun once the port refuses new connections...
+            deadline = time.monotonic() + 30
+            while port_in_use(server.port or 0):
+                assert time.monotonic() < deadline, "gunicorn kept accepting after SIGTERM"
+                await asyncio.sleep(0.05)
+            # ...and the signups already inside are still waiting on the lock, not dropped.
+            assert not task.done()
+            blocker.commit()  # releases the lock: the drained requests may now finish
+            return await task
+
+        statuses = asyncio.run(scenario())
+    assert statuses == [201] * len(bodies)
+    assert server.process is not None
+    assert server.process.wait(timeout=30) == 0
