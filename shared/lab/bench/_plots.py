@@ -60,11 +60,21 @@ def latency(results: dict[str, Any], path: Path) -> None:
     """p95 and p99 of every step against the rate offered, with the SLO line."""
     fig, ax = plt.subplots(figsize=(9, 5))
     for index, (name, data) in enumerate(_targets(results).items()):
-        steps = sorted(data.get("search", []) + data.get("runs", []), key=lambda s: s["rate"])
+        # The search's steps as lines; the repeated runs at the rate found as open squares.
+        steps = sorted(data.get("search", []), key=lambda s: s["rate"])
         color = f"C{index}"
         rates = [s["rate"] for s in steps]
         ax.plot(rates, [_nan(s["p95_ms"]) for s in steps], "o-", color=color, label=f"{name} p95")
         ax.plot(rates, [_nan(s["p99_ms"]) for s in steps], "x:", color=color, label=f"{name} p99")
+        runs = data.get("runs", [])
+        ax.plot(
+            [r["rate"] for r in runs],
+            [_nan(r["p95_ms"]) for r in runs],
+            "s",
+            mfc="none",
+            color=color,
+            label=f"{name} p95, runs at the rate found",
+        )
     ax.axhline(_plan.P95_MS, color="red", linestyle="--", linewidth=1, label="SLO: p95 100 ms")
     ax.set_xscale("log")
     ax.set_yscale("log")

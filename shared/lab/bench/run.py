@@ -213,7 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     progress = Progress()
     signal.signal(signal.SIGTERM, _interrupt)
-    kind = "quick: seconds per step, a smoke test" if plan.quick else "full: about 25 minutes"
+    kind = (
+        "quick: seconds per step, a smoke test"
+        if plan.quick
+        else "full: about 20 minutes, at most 30"
+    )
     print(
         f"bench ({kind}): HTTP ceiling, {', '.join(phases)}, PostgreSQL insert and COPY ceilings; "
         "k6 runs on this host and shares its cores",
