@@ -12,14 +12,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
-from lab import loadtest
+from lab import _k6, loadtest
 from lab._k6 import Summary
 from lab._proc import free_port
 from lab.stack import Stack, running
@@ -204,3 +205,72 @@ def test_k6_env_points_remote_write_at_prometheus(tmp_path: Path) -> None:
     env = loadtest.k6_environment(live, {})
     assert env["K6_PROMETHEUS_RW_SERVER_URL"] == "http://127.0.0.1:9/api/v1/write"
     assert env["K6_PROMETHEUS_RW_TREND_STATS"] == "p(95),p(99)"
+
+
+def _inspect(script: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """k6's own view of a script's options: runs the real init code of loadtests/<script>.js."""
+    args = [str(Path(sys.executable).parent / "k6"), "inspect"]
+    for key, value in env.items():
+        args += ["-e", f"{key}={value}"]
+    return subprocess.run(
+        [*args, str(_k6.LOADTESTS / f"{script}.js")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("script", "env", "executor", "check"),
+    [
+        ("smoke", {}, "constant-vus", lambda s: s["vus"] == 5 and s["duration"] == "30s"),
+        ("load", {}, "ramping-vus", lambda s: max(x["target"] for x in s["stages"]) == 100),
+        ("stress", {}, "ramping-vus", lambda s: max(x["target"] for x in s["stages"]) == 3000),
+        ("capacity", {}, "ramping-arrival-rate", lambda s: len(s["stages"]) == 22),
+        ("target", {"TARGET": "1k"}, "constant-arrival-rate", lambda s: s["rate"] == 1000),
+        ("target", {"TARGET": "100k"}, "constant-arrival-rate", lambda s: s["rate"] == 10000),
+        ("target", {"TARGET": "1m"}, "constant-arrival-rate", lambda s: s["rate"] == 100000),
+        ("rate", {"RATE": "50"}, "constant-arrival-rate", lambda s: s["rate"] == 50),
+    ],
+)
+def test_every_scenario_loads_with_its_profile_and_slo(
+    script: str, env: dict[str, str], executor: str, check: Callable[[dict[str, Any]], bool]
+) -> None:
+    done = _inspect(script, **env)
+    assert done.returncode == 0, done.stderr
+    options = json.loads(done.stdout)
+    (scenario,) = options["scenarios"].values()
+    assert scenario["executor"] == executor
+    assert check(scenario), scenario
+    thresholds = options["thresholds"]
+    assert "http_req_duration{kind:valid}" in thresholds
+    assert "http_req_failed{name:POST /signup}" in thresholds
+    if "arrival-rate" in executor:
+        assert "dropped_iterations" in thresholds  # the open model's own SLO
+    if script == "capacity":
+        (rule,) = thresholds["http_req_duration{kind:valid}"]
+        assert rule["abortOnFail"] is True
+    if script == "target":
+        total = {"1k": 1000, "100k": 100_000, "1m": 1_000_000}[env["TARGET"]]
+        assert scenario["timeUnit"] == "1m0s"
+        assert thresholds["signups_acknowledged"] == [f"count=={total}"]
+
+
+@pytest.mark.parametrize(
+    ("script", "env", "message"),
+    [
+        ("target", {"TARGET": "2k"}, "TARGET=2k: use 1k, 100k or 1m"),
+        ("smoke", {"MIX": "lots"}, "MIX=lots: use none, realistic"),
+        ("smoke", {"BASE_URL": "nope"}, "BASE_URL=nope is not like"),
+        ("smoke", {"PHASE": "phase9"}, "PHASE=phase9: use phase1"),
+        ("capacity", {"STEPS": "100,50"}, "STEPS=100,50: increasing"),
+        ("rate", {}, "RATE is required"),
+    ],
+)
+def test_scripts_refuse_bad_variables_by_name(
+    script: str, env: dict[str, str], message: str
+) -> None:
+    done = _inspect(script, **env)
+    assert done.returncode != 0
+    assert message in done.stderr
