@@ -19,7 +19,7 @@ from lab.bench._steps import Runner
 from lab.stack import Stack
 
 if TYPE_CHECKING:
-    from lab.bench._targets import Settler
+    from lab.bench._settle import Settler
 
 ACCEPT_TO_ROW = "signup_accept_to_row_seconds"
 ROWS = "signup_writer_rows_inserted_total"

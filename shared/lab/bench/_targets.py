@@ -8,18 +8,16 @@ run that rate a few more times for medians and CPU per signup, and stop it again
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from lab.bench import _plan, _probe, _queue
 from lab.bench._plan import Plan, next_rate
 from lab.bench._progress import Progress
 from lab.bench._sampler import Sampler
+from lab.bench._settle import Settler
 from lab.bench._steps import Runner, Step
 from lab.components import BUILDERS, SKIPPED
 from lab.stack import Stack, running
@@ -128,7 +126,9 @@ def measure(
         containers = f"http://127.0.0.1:{stack.ctx.ports.containers}"
         with Sampler(containers) as sampler:
             runner = Runner(stack.url, target.expects, work / "k6", sampler, target.name)
-            settle = Settler(stack, target, plan.settle_timeout)
+            settle = Settler(
+                stack, has_db="db" not in target.leave_out, timeout=plan.settle_timeout
+            )
             warm = max(10, plan.start_rate // 2)
             progress.step(f"warming up at {warm}/s for {plan.step_seconds}s (not counted)")
             settle.after(runner.run(warm, plan.step_seconds))
@@ -203,42 +203,3 @@ def _confirm(
             return
         rate = round(rate * 0.85)
         progress.note(f"most runs broke the SLO; trying {rate}/s")
-
-
-class Settler:
-    """Waits, after each step, until the target has finished the work k6 handed it: no
-    request in flight, and (with a database) every acknowledged signup a row. A deadline,
-    never a fixed sleep."""
-
-    def __init__(self, stack: Stack, target: Target, timeout: float) -> None:
-        self.stack = stack
-        self.timeout = timeout
-        self.has_db = "db" not in target.leave_out
-        self.acknowledged = 0
-        self.apps = [f"http://{a}" for a in stack.ctx.members.get("app", [])]
-
-    def rows(self) -> int:
-        with psycopg.connect(self.stack.database_url(), connect_timeout=5) as conn:
-            row = conn.execute("SELECT count(*) FROM users").fetchone()
-        return int(row[0]) if row else 0
-
-    def after(self, step: Step) -> None:
-        self.acknowledged += step.acknowledged
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            busy = _probe.sum_metric(self.apps, "signup_requests_in_flight")
-            if busy == 0 and (not self.has_db or self.rows() >= self.acknowledged):
-                return
-            time.sleep(0.2)  # polling a real condition, bounded by the deadline
-        raise TimeoutError(f"work not finished {self.timeout:.0f}s after the step")
-
-    def check(self) -> dict[str, int] | None:
-        """Acknowledged signups against rows: none may be missing."""
-        if not self.has_db:
-            return None
-        rows = self.rows()
-        return {
-            "acknowledged": self.acknowledged,
-            "rows": rows,
-            "missing": max(0, self.acknowledged - rows),
-        }

@@ -1,0 +1,63 @@
+"""Between steps: wait until the target has done all the work k6 handed it.
+
+No request may still be in flight in any app replica, and in phase 3 the stream must be
+empty (the writer deletes an entry only after its row is committed), so the next step starts
+from rest and the CPU measured around a run includes the writer's work for that run. Waiting
+looks at the app's gauge and Redis's XLEN, never at `count(*)`, which would itself cost the
+database CPU inside the measured window; the rows are counted once, at the end (`check`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import redis
+
+from lab.bench import _probe
+from lab.bench._steps import Step
+from lab.stack import Stack
+
+
+class Settler:
+    def __init__(self, stack: Stack, *, has_db: bool, timeout: float) -> None:
+        self.stack = stack
+        self.has_db = has_db
+        self.timeout = timeout
+        self.acknowledged = 0
+        self.apps = [f"http://{a}" for a in stack.ctx.members.get("app", [])]
+        app = stack.ctx.rewrite(stack.ctx.topology["app"].environment)
+        self.stream = app.get("SIGNUP_STREAM", "signups")
+        queued = app.get("SIGNUP_STORE") == "queue" and app.get("SIGNUP_REDIS_URL")
+        self.redis = redis.Redis.from_url(app["SIGNUP_REDIS_URL"]) if queued else None
+
+    def _idle(self) -> bool:
+        if _probe.sum_metric(self.apps, "signup_requests_in_flight") != 0:
+            return False
+        return self.redis is None or int(self.redis.xlen(self.stream)) == 0
+
+    def after(self, step: Step) -> None:
+        self.acknowledged += step.acknowledged
+        deadline = time.monotonic() + self.timeout
+        while not self._idle():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"work not finished {self.timeout:.0f}s after the step")
+            time.sleep(0.05)  # polling a real condition, bounded by the deadline
+
+    def rows(self) -> int:
+        with psycopg.connect(self.stack.database_url(), connect_timeout=5) as conn:
+            row = conn.execute("SELECT count(*) FROM users").fetchone()
+        return int(row[0]) if row else 0
+
+    def check(self) -> dict[str, int] | None:
+        """Acknowledged signups against rows: none may be missing."""
+        if not self.has_db:
+            return None
+        rows = self.rows()
+        if self.redis is not None:
+            self.redis.close()
+        return {
+            "acknowledged": self.acknowledged,
+            "rows": rows,
+            "missing": max(0, self.acknowledged - rows),
+        }
