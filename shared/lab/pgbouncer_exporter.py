@@ -181,8 +181,8 @@ class PgBouncerCollector(Collector):
 
 
 def parse_listen(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    host, colon, port = value.rpartition(":")
+    if not colon or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"{value!r} is not host:port")
     return host or "0.0.0.0", int(port)
 
