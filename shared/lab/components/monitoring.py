@@ -173,6 +173,7 @@ def alertmanager(ctx: RunContext, service: Service) -> list[ProcSpec]:
                 f"--storage.path={folder}",
                 f"--web.listen-address={address}",
                 "--cluster.listen-address=",  # a single instance: no gossip port
+                "--log.level=debug",  # logs each alert received and flushed, as in compose
             ],
             check=lambda: http_ok(f"http://{address}/-/ready"),
             port=ctx.ports.alertmanager,
