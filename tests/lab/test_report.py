@@ -11,10 +11,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from lab import report
+from lab import _units, report
 from lab._proc import free_port
 
 NOW = 1_800_000_000.0
@@ -143,3 +144,37 @@ def test_bad_arguments_fail_before_any_query(argv: list[str], message: str, tmp_
     done = run_report(*argv, "--results-dir", str(tmp_path), cwd=tmp_path)
     assert done.returncode == 2
     assert message in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "decimals", "shown"),
+    [
+        (0.0123, "s", None, "12.3 ms"),
+        (1.5, "s", None, "1.50 s"),
+        (0.0, "s", None, "0 s"),
+        (91.43, "percent", 1, "91.4%"),
+        (3 * 2**20, "bytes", None, "3.0 MiB"),
+        (2048.0, "Bps", None, "2.0 KiB/s"),
+        (4.5, "reqps", 1, "4.5 req/s"),
+        (12_500.0, "reqpm", None, "12.5k req/min"),
+        (3.0, "short", 0, "3"),
+        (float("nan"), "percent", None, "NaN"),
+        (float("inf"), "short", None, "+Inf"),
+    ],
+)
+def test_values_read_as_grafana_shows_them(
+    value: float, unit: str, decimals: int | None, shown: str
+) -> None:
+    assert _units.fmt(value, unit, decimals) == shown
+
+
+def test_threshold_colour_takes_the_highest_step_reached() -> None:
+    steps: list[dict[str, Any]] = [
+        {"color": "red", "value": None},
+        {"color": "yellow", "value": 90},
+        {"color": "green", "value": 95},
+    ]
+    assert _units.threshold_colour(89.9, steps) == _units.COLOURS["red"]
+    assert _units.threshold_colour(90, steps) == _units.COLOURS["yellow"]
+    assert _units.threshold_colour(99, steps) == _units.COLOURS["green"]
+    assert _units.threshold_colour(float("nan"), steps) == _units.COLOURS["red"]
