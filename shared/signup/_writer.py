@@ -1,0 +1,313 @@
+"""The writer's loop: read or take over a batch, insert it, then acknowledge it.
+
+`signup.writer` is the command around it (settings, metrics server, signals).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+from typing import Any, cast
+
+import psycopg
+from redis.exceptions import RedisError, ResponseError
+
+from signup import _insert, _stream, metrics
+from signup._batch import Batch, Entry, parse
+from signup.config import Settings
+
+log = logging.getLogger("signup.writer")
+# Waiting for the first entry of a batch; the wait for the rest is SIGNUP_WRITER_MAX_WAIT_MS.
+IDLE_BLOCK_MS = 1000
+# Measured (see README, `python -m signup._insert`): COPY into a staging table wins from about
+# a thousand rows; below, its CREATE TEMP TABLE costs more than one INSERT ... unnest().
+COPY_FROM = 500
+MAX_BACKOFF = 5.0
+# A consumer that owns nothing and has not read for this long is a writer that is gone.
+FORGET_CONSUMER_MS = 60_000
+
+FORGET = """
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #pending > 0 then return 0 end
+return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+"""
+
+
+class Writer:
+    def __init__(self, settings: Settings, stop: asyncio.Event, consumer: str = "") -> None:
+        self.settings = settings
+        self.stop = stop
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.stream = settings.stream
+        self.claims = _stream.claims_key(settings.stream)
+        self.redis = _stream.connect(
+            settings.redis_url,
+            max_connections=2,
+            pool_timeout=5.0,
+            reply_timeout=IDLE_BLOCK_MS / 1000 + _stream.REPLY_TIMEOUT,
+        )
+        self._forget = self.redis.register_script(FORGET)
+        self.pg: psycopg.AsyncConnection | None = None
+        # A batch that takes longer than this is abandoned and retried, so a live writer's
+        # entries never reach the claim idle time and are never taken over while in flight.
+        self.flush_timeout = settings.writer_claim_idle_ms / 2000
+        self.claim_every = min(5.0, max(0.05, settings.writer_claim_idle_ms / 4000))
+        self.claim_cursor: bytes | str = "0-0"
+        self.next_claim = 0.0
+        self.next_sample = 0.0
+        # Consecutive Redis failures: the backoff grows while Redis stays down.
+        self.redis_failures = 0
+
+    # --- the loop ------------------------------------------------------------------------
+    async def run(self) -> None:
+        log.info("writer %s reading %s as group %s", self.consumer, self.stream, _stream.GROUP)
+        await self._ensure_group()
+        try:
+            while not self.stop.is_set():
+                claimed = await self._claim()
+                entries = claimed or await self._read()
+                if entries:
+                    await self._flush(parse(entries), redelivered=bool(claimed))
+                await self._sample()
+                metrics.WRITER_LAST_FLUSH.set(time.time())
+        finally:
+            await self.close()
+        log.info("writer %s stopped", self.consumer)
+
+    async def close(self) -> None:
+        await self._drop_pg()
+        await self.redis.aclose()
+
+    async def _ensure_group(self) -> None:
+        attempt = 0
+        while not self.stop.is_set():
+            try:
+                await self.redis.xgroup_create(self.stream, _stream.GROUP, id="0", mkstream=True)
+                log.info("created consumer group %s on %s", _stream.GROUP, self.stream)
+                return
+            except ResponseError as exc:
+                if "BUSYGROUP" in str(exc):
+                    return
+                raise
+            except RedisError as exc:
+                log.warning("redis unavailable (%s); retrying", exc)
+                metrics.WRITER_ERRORS.labels("read").inc()
+                await self._backoff(attempt)
+                attempt += 1
+
+    async def _on_redis_error(self, stage: str, exc: RedisError) -> None:
+        if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+            # The stream or the group vanished: Redis lost its data (or someone deleted it).
+            log.error(
+                "consumer group missing, recreating it; if Redis lost its data, run "
+                "`signup-writer --rebuild-claims` to restore the claims of recorded emails"
+            )
+            await self._ensure_group()
+            return
+        metrics.WRITER_ERRORS.labels(stage).inc()
+        log.warning("%s failed: %s", stage, exc)
+        await self._backoff(self.redis_failures)
+        self.redis_failures += 1
+
+    async def _claim(self) -> list[Entry]:
+        """Entries of writers that stopped, following XAUTOCLAIM's cursor through the PEL."""
+        if time.monotonic() < self.next_claim:
+            return []
+        try:
+            cursor, entries, *deleted = await self.redis.xautoclaim(
+                self.stream,
+                _stream.GROUP,
+                self.consumer,
+                min_idle_time=self.settings.writer_claim_idle_ms,
+                start_id=self.claim_cursor,
+                count=self.settings.writer_batch_size,
+            )
+            gone = deleted[0] if deleted else []  # pending ids whose entries were deleted
+            if gone:
+                await self.redis.xack(self.stream, _stream.GROUP, *gone)
+            self.claim_cursor = cursor
+            if cursor in (b"0-0", "0-0"):
+                self.next_claim = time.monotonic() + self.claim_every
+                await self._forget_gone_consumers()
+        except RedisError as exc:
+            self.next_claim = time.monotonic() + self.claim_every
+            await self._on_redis_error("claim", exc)
+            return []
+        found: list[Entry] = [e for e in entries if e[0] is not None]
+        if found:
+            metrics.WRITER_REDELIVERIES.inc(len(found))
+            log.info("took over %d entries idle for %d ms", len(found), self.claim_idle_ms)
+        return found
+
+    @property
+    def claim_idle_ms(self) -> int:
+        return self.settings.writer_claim_idle_ms
+
+    async def _forget_gone_consumers(self) -> None:
+        forget_after = max(FORGET_CONSUMER_MS, 2 * self.claim_idle_ms)
+        for consumer in await self.redis.xinfo_consumers(self.stream, _stream.GROUP):
+            name = consumer["name"]
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            if (
+                name != self.consumer
+                and not consumer["pending"]
+                and consumer["idle"] > forget_after
+            ):
+                await self._forget(keys=[self.stream], args=[_stream.GROUP, name])
+
+    async def _read(self) -> list[Entry]:
+        """Up to a batch of new entries: wait up to a second for the first, then at most
+        SIGNUP_WRITER_MAX_WAIT_MS for the batch to fill."""
+        size = self.settings.writer_batch_size
+        try:
+            got = await self._xread(size, IDLE_BLOCK_MS)
+        except RedisError as exc:
+            await self._on_redis_error("read", exc)
+            return []
+        self.redis_failures = 0
+        deadline = time.monotonic() + self.settings.writer_max_wait_ms / 1000
+        while got and len(got) < size and not self.stop.is_set():
+            remaining = int((deadline - time.monotonic()) * 1000)
+            if remaining < 1:
+                break
+            try:
+                more = await self._xread(size - len(got), remaining)
+            except RedisError as exc:
+                # What was read stays in our pending list; write it now rather than later.
+                log.warning("read failed while filling a batch: %s", exc)
+                metrics.WRITER_ERRORS.labels("read").inc()
+                break
+            if not more:
+                break
+            got.extend(more)
+        return got
+
+    async def _xread(self, count: int, block_ms: int) -> list[Entry]:
+        response = await self.redis.xreadgroup(
+            _stream.GROUP, self.consumer, {self.stream: ">"}, count=count, block=block_ms
+        )
+        entries: list[Entry] = []
+        for _name, items in cast(list[tuple[bytes, list[Entry]]], response or []):
+            entries.extend(items)
+        return entries
+
+    # --- one batch -------------------------------------------------------------------------
+    async def _flush(self, batch: Batch, redelivered: bool) -> None:
+        started = time.perf_counter()
+        inserted = await self._insert(batch)
+        if inserted is None:
+            return  # stopping while PostgreSQL is down: the entries stay pending
+        committed = time.time()
+        if not await self._acknowledge(batch):
+            return
+        metrics.WRITER_FLUSH_DURATION.observe(time.perf_counter() - started)
+        metrics.WRITER_BATCH_SIZE.observe(len(batch))
+        metrics.WRITER_ROWS.inc(len(inserted))
+        dropped = len(batch.rows) - len(inserted) + batch.in_batch_duplicates
+        if dropped:
+            metrics.WRITER_DUPLICATES.inc(dropped)
+            log.info("%d entries already had a row (redelivered=%s)", dropped, redelivered)
+        new = set(inserted)
+        for email, _first, _last, accepted_at in batch.rows:
+            if email in new:
+                metrics.ACCEPT_TO_ROW.observe(max(0.0, committed - accepted_at.timestamp()))
+
+    async def _insert(self, batch: Batch) -> list[str] | None:
+        """Insert until committed; None if asked to stop while PostgreSQL fails."""
+        if not batch.rows:
+            return []
+        insert = _insert.copy_staging if len(batch.rows) >= COPY_FROM else _insert.unnest
+        attempt = 0
+        while True:
+            try:
+                conn = await self._pg()
+                started = time.perf_counter()
+                async with asyncio.timeout(self.flush_timeout):
+                    inserted = await insert(conn, "users", batch.rows)
+                metrics.DB_QUERY_DURATION.labels("insert_batch").observe(
+                    time.perf_counter() - started
+                )
+                return inserted
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                metrics.WRITER_ERRORS.labels("insert").inc()
+                log.warning("insert of %d rows failed (attempt %d): %s", len(batch), attempt, exc)
+                await self._drop_pg()
+                if self.stop.is_set():
+                    return None
+                await self._backoff(attempt)
+                attempt += 1
+
+    async def _acknowledge(self, batch: Batch) -> bool:
+        """Mark the claims recorded, XACK and XDEL, in one MULTI. Rows are committed by now,
+        so on failure a redelivery is harmless; retry until it works or we are stopping."""
+        attempt = 0
+        while True:
+            try:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    if batch.emails:
+                        pipe.hset(
+                            self.claims, mapping=dict.fromkeys(batch.emails, _stream.RECORDED)
+                        )
+                    for entry_id, fields in batch.malformed:
+                        dead: dict[bytes, bytes] = {b"id": entry_id, **fields}
+                        pipe.xadd(f"{self.stream}:dead", cast(Any, dead))
+                    pipe.xack(self.stream, _stream.GROUP, *batch.ids)
+                    pipe.xdel(self.stream, *batch.ids)
+                    await pipe.execute()
+                return True
+            except RedisError as exc:
+                metrics.WRITER_ERRORS.labels("ack").inc()
+                log.warning("acknowledging %d entries failed: %s", len(batch), exc)
+                if self.stop.is_set() and attempt >= 3:
+                    return False
+                await self._backoff(attempt)
+                attempt += 1
+
+    # --- helpers ---------------------------------------------------------------------------
+    async def _pg(self) -> psycopg.AsyncConnection:
+        if self.pg is None or self.pg.closed or self.pg.broken:
+            self.pg = await psycopg.AsyncConnection.connect(
+                self.settings.database_url,
+                autocommit=True,
+                connect_timeout=5,
+                prepare_threshold=self.settings.prepare_threshold,
+                application_name="signup-writer",
+            )
+        return self.pg
+
+    async def _drop_pg(self) -> None:
+        if self.pg is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await self.pg.close()
+            self.pg = None
+
+    async def _backoff(self, attempt: int) -> None:
+        """Capped exponential backoff with jitter, cut short by a stop request."""
+        delay = min(MAX_BACKOFF, 0.1 * 2**attempt) * random.uniform(0.5, 1.0)  # noqa: S311
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), timeout=delay)
+
+    async def _sample(self) -> None:
+        """Queue depth and lag, about once a second (every writer reports the same values)."""
+        now = time.monotonic()
+        if now < self.next_sample:
+            return
+        self.next_sample = now + 1.0
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xlen(self.stream)
+                pipe.xrange(self.stream, count=1)
+                depth, first = await pipe.execute()
+        except RedisError:
+            return  # the loop's own reads count Redis failures
+        metrics.QUEUE_DEPTH.set(depth)
+        oldest = 0.0
+        if first:
+            oldest = max(0.0, time.time() - int(first[0][0].split(b"-")[0]) / 1000)
+        metrics.QUEUE_OLDEST_AGE.set(oldest)
