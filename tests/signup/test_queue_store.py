@@ -64,6 +64,17 @@ def test_accept_claims_and_queues_in_one_step(clean_redis: str, client: redis.Re
     assert _stream.status_of(client.hget(CLAIMS, "ada@example.com")) == "pending"
 
 
+def test_the_store_parses_replies_with_hiredis(clean_redis: str) -> None:
+    store = QueueStore(settings(clean_redis))
+    pool = store._redis.connection_pool
+    try:
+        assert pool.connection_class(**pool.connection_kwargs)._parser.__class__.__name__ == (
+            "_AsyncHiredisParser"
+        )
+    finally:
+        asyncio.run(store.close())
+
+
 def test_duplicate_is_refused_and_queues_nothing(clean_redis: str, client: redis.Redis) -> None:
     store = QueueStore(settings(clean_redis))
     results = asyncio.run(create_all(store, [signup("ada@example.com")] * 2))
