@@ -2,10 +2,11 @@
 
     python -m lab.report [--out DIR] [--from T --to T] [--phase phase1|all] [--prometheus URL]
 
-The time range defaults to the last load test (the newest loadtests/results/*.meta.json that
-`make load-test-*` writes), padded by 30 s each side so rates ramp up and down in the picture;
-with no load test yet, the last 15 minutes. T is unix seconds, ISO 8601 (2026-01-31T12:00:00Z),
-`now` or `now-15m`. The phase defaults to the load test's (else all phases side by side).
+The time range defaults to the last load test (the newest *.meta.json that `make load-test-*`
+writes into loadtests/results, or $LOADTEST_RESULTS_DIR), padded by 30 s each side so rates
+ramp up and down in the picture; with no load test yet, the last 15 minutes. T is unix
+seconds, ISO 8601 (2026-01-31T12:00:00Z), `now` or `now-15m`. The phase defaults to the load
+test's (else all phases side by side).
 Prometheus defaults to the native stack running here, else http://127.0.0.1:9090 (Docker).
 
 Writes DIR/<dashboard uid>/<NN>-<panel>.png, one per panel, and DIR/index.md + index.html.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
 import re
 import sys
 import time
@@ -29,7 +31,8 @@ from lab._promapi import Prometheus, PrometheusError, Series, Unreachable
 from lab.cli import RUN_DIR, read_state
 from lab.topology import PHASES, REPO
 
-RESULTS = REPO / "loadtests" / "results"
+# Where lab.loadtest writes its meta files (it honours the same variable).
+RESULTS = Path(os.environ.get("LOADTEST_RESULTS_DIR", REPO / "loadtests" / "results"))
 PAD = 30.0
 FALLBACK = 15 * 60.0
 MAX_POINTS = 600  # per series: enough for a smooth line, far below Prometheus's 11,000
@@ -233,7 +236,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--prometheus", help="Prometheus URL (default: the native stack here, else :9090)"
     )
-    parser.add_argument("--results-dir", type=Path, default=RESULTS, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=RESULTS,
+        help="where the load tests' meta files are (default $LOADTEST_RESULTS_DIR or "
+        "loadtests/results)",
+    )
     args = parser.parse_args(argv)
     try:
         window = choose_window(args, time.time())
