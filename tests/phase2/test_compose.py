@@ -8,7 +8,9 @@ must agree with the app's, the committed renders, and the running native stack a
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -111,6 +113,21 @@ def test_committed_renders_are_current_and_mounted(module: Any) -> None:
         assert render.output.read_text() == render.text(), f"run `make render`: {render.output}"
         relative = f"./{render.output.relative_to(PHASES['phase2'])}"
         assert relative in mounts, f"compose does not mount {relative}"
+
+
+def test_docker_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
+    # Only what exists in the container and not here is swapped: its `nginx` account, the
+    # `app` name Docker's DNS resolves, and the pid file's folder.
+    text = (PHASES["phase2"] / "nginx" / "nginx.conf").read_text()
+    text = text.replace("user nginx;", "user nobody nogroup;" if os.geteuid() == 0 else "")
+    text = text.replace("server app:8000", "server 127.0.0.1:8000")
+    text = text.replace("/var/run/nginx.pid", str(tmp_path / "nginx.pid"))
+    config = tmp_path / "nginx.conf"
+    config.write_text(text)
+    checked = subprocess.run(
+        [*nginx.command(config)[:-2], "-t"], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stderr
 
 
 @pytest.mark.e2e

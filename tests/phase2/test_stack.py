@@ -78,7 +78,7 @@ def test_postgres_never_sees_more_than_the_pool(stack: Stack) -> None:
     servers: list[int] = []
     clients: list[int] = []
 
-    load = Load(stack.url, count=400, concurrency=32, deadline_seconds=90, tag="burst").start()
+    load = Load(stack.url, count=1200, concurrency=32, deadline_seconds=90, tag="burst").start()
     with psycopg.connect(stack.database_url(), autocommit=True) as pg, admin_console(stack) as pb:
         while load.running():
             row = pg.execute(SERVER_CONNECTIONS).fetchone()
