@@ -31,9 +31,16 @@ def read_state(run_dir: Path) -> dict[str, object] | None:
     except (OSError, ValueError):
         return None
     pid = state.get("supervisor_pid")
-    if not isinstance(pid, int) or not psutil.pid_exists(pid):
-        return None
-    return state
+    return state if isinstance(pid, int) and is_supervisor(pid) else None
+
+
+def is_supervisor(pid: int) -> bool:
+    """The pid is alive AND is a lab supervisor: after a reboot the number may be reused."""
+    try:
+        command = psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return False
+    return "lab" in command and "supervise" in command
 
 
 def docker_available() -> bool:
@@ -162,7 +169,7 @@ def cmd_down(args: argparse.Namespace) -> int:
         print("nothing is running")
         return 0
     pid = state.get("supervisor_pid")
-    if isinstance(pid, int) and psutil.pid_exists(pid):
+    if isinstance(pid, int) and is_supervisor(pid):
         print(f"stopping {state.get('phase')} ...", flush=True)
         os.kill(pid, signal.SIGTERM)
         try:
