@@ -179,13 +179,15 @@ def cmd_down(args: argparse.Namespace) -> int:
         except psutil.TimeoutExpired:
             print("supervisor did not stop in 90 s; killing what it started", file=sys.stderr)
     # Whatever happened to the supervisor, nothing it started may survive `make down`.
-    leftovers = _kill_leftovers(state)
+    leftovers = _kill_leftovers(state, written=path.stat().st_mtime)
     path.unlink(missing_ok=True)
     print("stopped" + (f" (killed {leftovers} leftover processes)" if leftovers else ""))
     return 0
 
 
-def _kill_leftovers(state: dict[str, object]) -> int:
+def _kill_leftovers(state: dict[str, object], written: float) -> int:
+    """Kill what the state names, but only processes older than the state file: a pid that
+    was reused since (after a reboot) belongs to someone else."""
     killed = 0
     services = state.get("services") or []
     assert isinstance(services, list)
@@ -195,6 +197,8 @@ def _kill_leftovers(state: dict[str, object]) -> int:
             continue
         try:
             proc = psutil.Process(pid)
+            if proc.create_time() > written + 1:
+                continue
             for p in [*proc.children(recursive=True), proc]:
                 p.kill()
                 killed += 1
