@@ -13,6 +13,8 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,15 @@ def test_budget_counts_what_serves_signups_not_the_observers() -> None:
     assert ceiling_budget == topology["app"].cpus
 
 
+@pytest.fixture
+def server_tmp() -> Iterator[Path]:
+    """TMPDIR for the bench, outside pytest's folder: a pytest session starting elsewhere on
+    the machine resets /tmp/pytest-of-<user> to 0700, and the PostgreSQL server (running as
+    the postgres account) could then no longer reach a data folder below it."""
+    with tempfile.TemporaryDirectory(prefix="lab-bench-test-") as folder:
+        yield Path(folder)
+
+
 def _bench(out: Path, tmp: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "lab.bench", "--quick", "--out", str(out), *extra],
@@ -129,12 +140,12 @@ def _check_measured(name: str, result: dict[str, Any]) -> None:
 
 
 @pytest.mark.e2e
-def test_quick_bench_writes_json_table_and_plots(tmp_path: Path) -> None:
-    out, tmp = tmp_path / "results", tmp_path / "tmp"
-    tmp.mkdir()
+def test_quick_bench_writes_json_table_and_plots(tmp_path: Path, server_tmp: Path) -> None:
+    out, tmp = tmp_path / "results", server_tmp
     bench = _bench(out, tmp)
     output, _ = bench.communicate(timeout=540)
-    assert bench.returncode == 0, output[-3000:]
+    warnings = [line for line in output.splitlines() if "WARNING" in line or "Error" in line]
+    assert bench.returncode == 0, "\n".join(warnings) + "\n...\n" + output[-2000:]
 
     (json_file,) = out.glob("*-quick.json")
     results = json.loads(json_file.read_text())
@@ -183,9 +194,8 @@ def test_quick_bench_writes_json_table_and_plots(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_ctrl_c_stops_everything_the_bench_started(tmp_path: Path) -> None:
-    out, tmp = tmp_path / "results", tmp_path / "tmp"
-    tmp.mkdir()
+def test_ctrl_c_stops_everything_the_bench_started(tmp_path: Path, server_tmp: Path) -> None:
+    out, tmp = tmp_path / "results", server_tmp
     bench = _bench(out, tmp, "--phases", "phase1")
     assert bench.stdout is not None
     seen = []

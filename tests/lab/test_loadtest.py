@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -116,9 +117,13 @@ def test_phase_url_and_prometheus_come_from_the_running_stack(
 
 
 @pytest.fixture(scope="module")
-def phase1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    folder = tmp_path_factory.mktemp("loadtest-phase1")
-    with running("phase1", folder, skip=("alertmanager", "postgres-exporter")) as stack:
+def phase1() -> Iterator[Stack]:
+    # Not under pytest's tmp folder: a pytest session starting elsewhere resets
+    # /tmp/pytest-of-<user> to 0700, and PostgreSQL (the postgres account) must reach its data.
+    with (
+        tempfile.TemporaryDirectory(prefix="lab-loadtest-") as folder,
+        running("phase1", Path(folder), skip=("alertmanager", "postgres-exporter")) as stack,
+    ):
         yield stack
 
 
