@@ -19,6 +19,9 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 timeout = 30
 keepalive = 75  # longer than nginx's upstream keepalive_timeout, so nginx closes first
 accesslog = None
+# gunicorn >= 25.1 opens a control socket at one fixed path per user ($HOME/.gunicorn), so
+# every replica on a host would share it and one could signal another. Nothing here uses it.
+control_socket_disable = True
 wsgi_app = "signup.app:create_app()"
 
 # Metrics from every worker go to files in one directory, summed on scrape. The directory
