@@ -36,6 +36,8 @@ def parse(entries: list[Entry]) -> Batch:
     seen: set[str] = set()
     for entry_id, fields in entries:
         batch.ids.append(entry_id)
+        if not fields:  # pending, but its data was deleted already: only the XACK is left
+            continue
         try:
             email = fields[b"email"].decode()
             row = (

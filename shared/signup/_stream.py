@@ -38,7 +38,12 @@ def status_of(claim: bytes | str | None) -> Status | None:
 
 
 def connect(
-    url: str, *, max_connections: int, pool_timeout: float, reply_timeout: float = REPLY_TIMEOUT
+    url: str,
+    *,
+    max_connections: int,
+    pool_timeout: float,
+    reply_timeout: float = REPLY_TIMEOUT,
+    retries: int = 1,
 ) -> Redis:
     """A client over a bounded pool: at most `max_connections` sockets per process, and a
     caller waits at most `pool_timeout` for one."""
@@ -48,9 +53,9 @@ def connect(
         timeout=pool_timeout,
         socket_connect_timeout=CONNECT_TIMEOUT,
         socket_timeout=reply_timeout,
-        # One immediate retry replaces a pooled connection that died with a restarted Redis;
-        # more would only delay the 500 while Redis is really down.
-        retry=Retry(NoBackoff(), 1),
+        # The API's one immediate retry replaces a pooled connection that died with a
+        # restarted Redis; more would only delay the 500 while Redis is really down.
+        retry=Retry(NoBackoff(), retries),
         health_check_interval=0,
     )
     # from_pool: closing the client also closes the pool it owns.

@@ -51,6 +51,9 @@ class Writer:
             max_connections=2,
             pool_timeout=5.0,
             reply_timeout=IDLE_BLOCK_MS / 1000 + _stream.REPLY_TIMEOUT,
+            # No silent retry: a read whose reply was lost has still moved its entries into
+            # our pending list, and only the loop knows to fetch them back (see _read).
+            retries=0,
         )
         self._forget = self.redis.register_script(FORGET)
         self.pg: psycopg.AsyncConnection | None = None
@@ -63,6 +66,9 @@ class Writer:
         self.next_sample = 0.0
         # Consecutive Redis failures: the backoff grows while Redis stays down.
         self.redis_failures = 0
+        # After a failed read or claim, entries may sit in our own pending list without us
+        # having received them; the next read fetches those first (id 0, not ">").
+        self.reread_own = False
 
     # --- the loop ------------------------------------------------------------------------
     async def run(self) -> None:
@@ -112,6 +118,7 @@ class Writer:
             return
         metrics.WRITER_ERRORS.labels(stage).inc()
         log.warning("%s failed: %s", stage, exc)
+        self.reread_own = True
         await self._backoff(self.redis_failures)
         self.redis_failures += 1
 
@@ -166,6 +173,15 @@ class Writer:
         SIGNUP_WRITER_MAX_WAIT_MS for the batch to fill."""
         size = self.settings.writer_batch_size
         try:
+            if self.reread_own:
+                own = await self._xread(size, None, start="0")
+                self.redis_failures = 0
+                if own:
+                    log.info(
+                        "%d entries of ours were read but not received; writing them", len(own)
+                    )
+                    return own
+                self.reread_own = False
             got = await self._xread(size, IDLE_BLOCK_MS)
         except RedisError as exc:
             await self._on_redis_error("read", exc)
@@ -179,18 +195,21 @@ class Writer:
             try:
                 more = await self._xread(size - len(got), remaining)
             except RedisError as exc:
-                # What was read stays in our pending list; write it now rather than later.
+                # Write what we have now; whatever this read moved to our pending list is
+                # fetched back by the next read.
                 log.warning("read failed while filling a batch: %s", exc)
                 metrics.WRITER_ERRORS.labels("read").inc()
+                self.reread_own = True
                 break
             if not more:
                 break
             got.extend(more)
         return got
 
-    async def _xread(self, count: int, block_ms: int) -> list[Entry]:
+    async def _xread(self, count: int, block_ms: int | None, start: str = ">") -> list[Entry]:
+        """New entries (">"), or with start="0" the ones already delivered to us."""
         response = await self.redis.xreadgroup(
-            _stream.GROUP, self.consumer, {self.stream: ">"}, count=count, block=block_ms
+            _stream.GROUP, self.consumer, {self.stream: start}, count=count, block=block_ms
         )
         entries: list[Entry] = []
         for _name, items in cast(list[tuple[bytes, list[Entry]]], response or []):

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from lab._proc import ServerProcess, free_port
 from lab.postgres import Cluster
 from lab.runtime import http_ok
 from signup import _insert, _stream, migrate
+from signup._writer import IDLE_BLOCK_MS
 from signup.config import Settings
 from signup.stores import DuplicateEmail
 from signup.stores.queue import QueueStore
@@ -238,6 +240,30 @@ def test_sigterm_finishes_the_current_batch_then_exits(
     assert len(rows(clean_users)) == 10
     assert pending(client) == 0
     assert backlog(client) == 0
+
+
+def test_a_lost_read_reply_is_fetched_back_at_once(
+    start_writer: StartWriter, client: redis.Redis, clean_redis: str, clean_users: str
+) -> None:
+    """Redis moved entries to the writer's pending list, but the reply never reached it (here:
+    the writer was paused past its socket timeout). It must fetch them back itself, not wait
+    for the claim idle time (a minute here) to take them over."""
+    writer = start_writer(SIGNUP_WRITER_CLAIM_IDLE_MS="60000")
+    assert writer.process is not None
+    assert writer.pid is not None
+    wait_until(lambda: client.exists(STREAM), what="group created")
+    writer.process.send_signal(signal.SIGSTOP)
+    try:
+        accept(clean_redis, emails("lost", 100))
+        # Its blocked read was answered with the first entries the moment they arrived.
+        wait_until(lambda: held_by(client, writer.pid or 0) > 0, what="delivered to it")
+        # The fault itself: stay paused longer than the writer's reply timeout.
+        time.sleep(IDLE_BLOCK_MS / 1000 + _stream.REPLY_TIMEOUT + 0.5)
+    finally:
+        writer.process.send_signal(signal.SIGCONT)
+    wait_until(drained(client), timeout=20, what="written well before the claim idle time")
+    assert len(rows(clean_users)) == 100
+    assert writer_metrics(writer)['signup_writer_errors_total{stage="read"}'] >= 1
 
 
 def test_several_writers_never_insert_a_row_twice(
