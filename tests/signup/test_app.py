@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from starlette.testclient import TestClient
+
 from signup.app import create_app
 from signup.config import Settings
-from starlette.testclient import TestClient
 
 VALID = {"email": "Grace@Example.com", "first_name": " Grace ", "last_name": "Hopper"}
 
