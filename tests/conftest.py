@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,3 +109,12 @@ def clean_redis(redis_server: RedisServer) -> str:
     with redis.Redis(port=redis_server.port) as client:
         client.flushall()
     return redis_server.url
+
+
+@contextmanager
+def server_folder(prefix: str) -> Iterator[Path]:
+    """A folder for servers that run as another account (PostgreSQL as `postgres`), outside
+    pytest's: a pytest session starting elsewhere on the machine resets /tmp/pytest-of-<user>
+    to 0700, and a PostgreSQL (re)started below it could no longer reach its data folder."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        yield Path(folder)

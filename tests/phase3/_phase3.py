@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 
 import psutil
 import redis
 
 from lab.stack import Stack, running
 from signup import _stream
+from tests.conftest import server_folder
 from tests.phase2._phase2 import SKIP_MONITORING, Outcome
 
 STREAM = "signups"
@@ -22,14 +22,18 @@ STREAM = "signups"
 
 @contextmanager
 def phase3(
-    tmp_path: Path,
+    name: str,
     *,
     environment: Mapping[str, Mapping[str, str]] | None = None,
     watch: bool = False,
     monitoring: bool = False,
 ) -> Iterator[Stack]:
+    """Phase 3 natively, on free ports, in a folder outside pytest's (see server_folder)."""
     skip = () if monitoring else (*SKIP_MONITORING, "redis-exporter")
-    with running("phase3", tmp_path, environment=environment, skip=skip, watch=watch) as stack:
+    with (
+        server_folder(f"{name}-") as folder,
+        running("phase3", folder, environment=environment, skip=skip, watch=watch) as stack,
+    ):
         yield stack
 
 

@@ -30,10 +30,8 @@ WRITER = {
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with phase3(
-        tmp_path_factory.mktemp("phase3-failures"), environment={"writer": WRITER}, watch=True
-    ) as running_stack:
+def stack() -> Iterator[Stack]:
+    with phase3("phase3-failures", environment={"writer": WRITER}, watch=True) as running_stack:
         yield running_stack
 
 

@@ -22,9 +22,9 @@ MAX_BACKLOG = 300
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack() -> Iterator[Stack]:
     environment = {"app": {"SIGNUP_MAX_BACKLOG": str(MAX_BACKLOG), "SIGNUP_RETRY_AFTER": "2"}}
-    with phase3(tmp_path_factory.mktemp("phase3-overload"), environment=environment) as running:
+    with phase3("phase3-overload", environment=environment) as running:
         yield running
 
 

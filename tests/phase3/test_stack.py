@@ -28,11 +28,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack() -> Iterator[Stack]:
     fast_scrape = {"prometheus": {"LAB_SCRAPE_INTERVAL": "1s"}}
-    with phase3(
-        tmp_path_factory.mktemp("phase3"), environment=fast_scrape, monitoring=True
-    ) as running_stack:
+    with phase3("phase3", environment=fast_scrape, monitoring=True) as running_stack:
         yield running_stack
 
 

@@ -29,7 +29,7 @@ from signup.stores import DuplicateEmail
 from signup.stores.queue import QueueStore
 from signup.validation import SignupRequest
 from tests._probe import scrape, wait_until
-from tests.conftest import RedisServer, child_env
+from tests.conftest import RedisServer, child_env, server_folder
 
 STREAM = "signups"
 CLAIMS = _stream.claims_key(STREAM)
@@ -300,25 +300,26 @@ def test_redis_killed_and_restarted(
 
 
 @pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[tuple[ServerProcess, str]]:
+def own_postgres() -> Iterator[tuple[ServerProcess, str]]:
     """A PostgreSQL of this test's own, so stopping it disturbs no other test."""
-    cluster = Cluster(tmp_path / "pg", free_port(), settings={"fsync": "off"})
-    cluster.init()
-    server = ServerProcess(
-        cluster.command(),
-        check=cluster.ready,
-        port=cluster.port,
-        log_file=tmp_path / "pg.log",
-        env={},
-        stop_signal=cluster.STOP_SIGNAL,
-    )
-    server.start()
-    url = cluster.ensure_database("signup", "pw", "signup")
-    migrate.apply(url)
-    try:
-        yield server, url
-    finally:
-        server.stop()
+    with server_folder("writer-test-pg-") as folder:
+        cluster = Cluster(folder / "pg", free_port(), settings={"fsync": "off"})
+        cluster.init()
+        server = ServerProcess(
+            cluster.command(),
+            check=cluster.ready,
+            port=cluster.port,
+            log_file=folder / "pg.log",
+            env={},
+            stop_signal=cluster.STOP_SIGNAL,
+        )
+        server.start()
+        url = cluster.ensure_database("signup", "pw", "signup")
+        migrate.apply(url)
+        try:
+            yield server, url
+        finally:
+            server.stop()
 
 
 def test_postgres_down_the_writer_retries_and_acks_nothing_it_did_not_commit(
