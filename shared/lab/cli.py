@@ -165,6 +165,8 @@ def cmd_down(args: argparse.Namespace) -> int:
     path = state_file(args.run_dir)
     try:
         state = json.loads(path.read_text())
+        # Before the supervisor stops: it removes the state file on its way out.
+        written = path.stat().st_mtime
     except (OSError, ValueError):
         print("nothing is running")
         return 0
@@ -179,7 +181,7 @@ def cmd_down(args: argparse.Namespace) -> int:
         except psutil.TimeoutExpired:
             print("supervisor did not stop in 90 s; killing what it started", file=sys.stderr)
     # Whatever happened to the supervisor, nothing it started may survive `make down`.
-    leftovers = _kill_leftovers(state, written=path.stat().st_mtime)
+    leftovers = _kill_leftovers(state, written=written)
     path.unlink(missing_ok=True)
     print("stopped" + (f" (killed {leftovers} leftover processes)" if leftovers else ""))
     return 0
