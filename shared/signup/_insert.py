@@ -28,8 +28,8 @@ _IDEMPOTENT = sql.SQL(" ON CONFLICT (email) DO NOTHING RETURNING email")
 
 
 async def unnest(conn: psycopg.AsyncConnection, table: str, rows: Sequence[Row]) -> list[str]:
-    """One statement, four array parameters: one round trip, no temporary table, so it also
-    works through PgBouncer in transaction mode."""
+    """One statement, four array parameters: one round trip on an autocommit connection, no
+    temporary table, so it also works through PgBouncer in transaction mode."""
     query = sql.Composed(
         [
             _INSERT.format(sql.Identifier(table)),
@@ -41,9 +41,7 @@ async def unnest(conn: psycopg.AsyncConnection, table: str, rows: Sequence[Row])
         ]
     )
     columns = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
-    async with conn.transaction():
-        cur = await conn.execute(query, [list(c) for c in columns])
-        return [r[0] for r in await cur.fetchall()]
+    return await _one_statement(conn, query, [list(c) for c in columns])
 
 
 async def copy_staging(conn: psycopg.AsyncConnection, table: str, rows: Sequence[Row]) -> list[str]:
@@ -73,9 +71,17 @@ async def values(conn: psycopg.AsyncConnection, table: str, rows: Sequence[Row])
         [_INSERT.format(sql.Identifier(table)), sql.SQL("VALUES "), placeholders, _IDEMPOTENT]
     )
     params = [value for e, f, l, c in rows for value in (e, f, l, c, c)]  # noqa: E741
-    async with conn.transaction():
-        cur = await conn.execute(query, params)
-        return [r[0] for r in await cur.fetchall()]
+    return await _one_statement(conn, query, params)
+
+
+async def _one_statement(
+    conn: psycopg.AsyncConnection, query: sql.Composed, params: Sequence[object]
+) -> list[str]:
+    # In autocommit mode one statement is its own transaction: no BEGIN and COMMIT round trips.
+    if not conn.autocommit:
+        raise ValueError("insert strategies run on an autocommit connection")
+    cur = await conn.execute(query, params)
+    return [r[0] for r in await cur.fetchall()]
 
 
 STRATEGIES: dict[str, Insert] = {
@@ -101,14 +107,12 @@ async def measure(
         await conn.set_autocommit(True)
         await conn.execute("DROP TABLE IF EXISTS insert_bench")
         await conn.execute("CREATE TABLE insert_bench (LIKE users INCLUDING ALL)")
-        await conn.set_autocommit(False)
         try:
             for size in sizes:
                 for name, insert in STRATEGIES.items():
                     rates = []
                     for run in range(repeats):
                         await conn.execute("TRUNCATE insert_bench")
-                        await conn.commit()
                         now = datetime.now(UTC)
                         started = time.perf_counter()
                         for first in range(0, total, size):
@@ -121,8 +125,6 @@ async def measure(
                         rates.append(total / (time.perf_counter() - started))
                     results[(name, size)] = statistics.median(rates)
         finally:
-            await conn.rollback()
-            await conn.set_autocommit(True)
             await conn.execute("DROP TABLE IF EXISTS insert_bench")
     return results
 

@@ -26,7 +26,7 @@ log = logging.getLogger("signup.writer")
 # Waiting for the first entry of a batch; the wait for the rest is SIGNUP_WRITER_MAX_WAIT_MS.
 IDLE_BLOCK_MS = 1000
 # Measured (see README, `python -m signup._insert`): COPY into a staging table wins from about
-# a thousand rows; below, its CREATE TEMP TABLE costs more than one INSERT ... unnest().
+# 500 rows; below, its CREATE TEMP TABLE costs more than one INSERT ... unnest().
 COPY_FROM = 500
 MAX_BACKOFF = 5.0
 # A consumer that owns nothing and has not read for this long is a writer that is gone.
