@@ -7,14 +7,23 @@ is a readiness check that is a callable (a SQL query, an HTTP 200, a PING): that
 
 from __future__ import annotations
 
+import atexit
 import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+import mirakuru.base
 from mirakuru import Executor
 from mirakuru.exceptions import AlreadyRunning, ProcessExitedWithError, TimeoutExpired
+
+# mirakuru registers an atexit hook that SIGKILLs every process whose marker variable
+# *contains* the exiting process's pid as a substring. The markers are "<pid>:<uuid4>", so
+# when any lab command exits (`make status`, a load test), a 3- or 4-digit pid matches the hex
+# of unrelated services' markers and kills them. Every ServerProcess here is stopped
+# explicitly (supervisor shutdown, test fixtures' finally), so the hook only does harm.
+atexit.unregister(mirakuru.base.cleanup_subprocesses)
 
 __all__ = ["AlreadyRunning", "ProcessExitedWithError", "ServerProcess", "TimeoutExpired"]
 
