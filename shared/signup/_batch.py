@@ -62,22 +62,7 @@ def parse(entries: list[Entry]) -> Batch:
 
 
 def registry() -> CollectorRegistry:
-    """Only the writer's series (the module also defines the API's, which stay at zero here)."""
-    reg = CollectorRegistry()
-    for collector in (
-        metrics.QUEUE_DEPTH,
-        metrics.QUEUE_OLDEST_AGE,
-        metrics.WRITER_BATCH_SIZE,
-        metrics.WRITER_FLUSH_DURATION,
-        metrics.WRITER_ROWS,
-        metrics.WRITER_DUPLICATES,
-        metrics.WRITER_REDELIVERIES,
-        metrics.WRITER_ERRORS,
-        metrics.WRITER_LAST_FLUSH,
-        metrics.ACCEPT_TO_ROW,
-        metrics.DB_QUERY_DURATION,
-    ):
-        reg.register(collector)
+    """Only the writer's series, plus the process's own CPU and memory."""
+    reg = metrics.writer().registry
     ProcessCollector(registry=reg)
-    metrics.precreate_writer_series()
     return reg

@@ -81,7 +81,7 @@ class Writer:
                 if entries:
                     await self._flush(parse(entries), redelivered=bool(claimed))
                 await self._sample()
-                metrics.WRITER_LAST_FLUSH.set(time.time())
+                metrics.writer().last_flush.set(time.time())
         finally:
             await self.close()
         log.info("writer %s stopped", self.consumer)
@@ -103,7 +103,7 @@ class Writer:
                 raise
             except RedisError as exc:
                 log.warning("redis unavailable (%s); retrying", exc)
-                metrics.WRITER_ERRORS.labels("read").inc()
+                metrics.writer().errors.labels("read").inc()
                 await self._backoff(attempt)
                 attempt += 1
 
@@ -116,7 +116,7 @@ class Writer:
             )
             await self._ensure_group()
             return
-        metrics.WRITER_ERRORS.labels(stage).inc()
+        metrics.writer().errors.labels(stage).inc()
         log.warning("%s failed: %s", stage, exc)
         self.reread_own = True
         await self._backoff(self.redis_failures)
@@ -148,7 +148,7 @@ class Writer:
             return []
         found: list[Entry] = [e for e in entries if e[0] is not None]
         if found:
-            metrics.WRITER_REDELIVERIES.inc(len(found))
+            metrics.writer().redeliveries.inc(len(found))
             log.info("took over %d entries idle for %d ms", len(found), self.claim_idle_ms)
         return found
 
@@ -198,7 +198,7 @@ class Writer:
                 # Write what we have now; whatever this read moved to our pending list is
                 # fetched back by the next read.
                 log.warning("read failed while filling a batch: %s", exc)
-                metrics.WRITER_ERRORS.labels("read").inc()
+                metrics.writer().errors.labels("read").inc()
                 self.reread_own = True
                 break
             if not more:
@@ -225,17 +225,19 @@ class Writer:
         committed = time.time()
         if not await self._acknowledge(batch):
             return
-        metrics.WRITER_FLUSH_DURATION.observe(time.perf_counter() - started)
-        metrics.WRITER_BATCH_SIZE.observe(len(batch))
-        metrics.WRITER_ROWS.inc(len(inserted))
+        metrics.writer().flush_duration.observe(time.perf_counter() - started)
+        metrics.writer().batch_size.observe(len(batch))
+        metrics.writer().rows.inc(len(inserted))
         dropped = len(batch.rows) - len(inserted) + batch.in_batch_duplicates
         if dropped:
-            metrics.WRITER_DUPLICATES.inc(dropped)
+            metrics.writer().duplicates.inc(dropped)
             log.info("%d entries already had a row (redelivered=%s)", dropped, redelivered)
         new = set(inserted)
         for email, _first, _last, accepted_at in batch.rows:
             if email in new:
-                metrics.ACCEPT_TO_ROW.observe(max(0.0, committed - accepted_at.timestamp()))
+                metrics.writer().accept_to_row.observe(
+                    max(0.0, committed - accepted_at.timestamp())
+                )
 
     async def _insert(self, batch: Batch) -> list[str] | None:
         """Insert until committed; None if asked to stop while PostgreSQL fails."""
@@ -249,12 +251,12 @@ class Writer:
                 started = time.perf_counter()
                 async with asyncio.timeout(self.flush_timeout):
                     inserted = await insert(conn, "users", batch.rows)
-                metrics.DB_QUERY_DURATION.labels("insert_batch").observe(
+                metrics.writer().query_duration.labels("insert_batch").observe(
                     time.perf_counter() - started
                 )
                 return inserted
             except (psycopg.Error, OSError, TimeoutError) as exc:
-                metrics.WRITER_ERRORS.labels("insert").inc()
+                metrics.writer().errors.labels("insert").inc()
                 log.warning("insert of %d rows failed (attempt %d): %s", len(batch), attempt, exc)
                 await self._drop_pg()
                 if self.stop.is_set():
@@ -281,7 +283,7 @@ class Writer:
                     await pipe.execute()
                 return True
             except RedisError as exc:
-                metrics.WRITER_ERRORS.labels("ack").inc()
+                metrics.writer().errors.labels("ack").inc()
                 log.warning("acknowledging %d entries failed: %s", len(batch), exc)
                 if self.stop.is_set() and attempt >= 3:
                     return False
@@ -325,8 +327,8 @@ class Writer:
                 depth, first = await pipe.execute()
         except RedisError:
             return  # the loop's own reads count Redis failures
-        metrics.QUEUE_DEPTH.set(depth)
+        metrics.writer().queue_depth.set(depth)
         oldest = 0.0
         if first:
             oldest = max(0.0, time.time() - int(first[0][0].split(b"-")[0]) / 1000)
-        metrics.QUEUE_OLDEST_AGE.set(oldest)
+        metrics.writer().queue_oldest_age.set(oldest)

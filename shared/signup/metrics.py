@@ -12,7 +12,9 @@ alive, so a dead worker's in-flight count or pool size disappears with it.
 
 from __future__ import annotations
 
+import functools
 import os
+from dataclasses import dataclass
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -100,42 +102,93 @@ QUEUE_BACKLOG_SEEN = Gauge(
 )
 
 # --- phase 3: the stream and the writer (exported by each writer process) ------------------
-QUEUE_DEPTH = Gauge("signup_queue_depth", "Signups in the stream not yet written to PostgreSQL")
-QUEUE_OLDEST_AGE = Gauge(
-    "signup_queue_oldest_age_seconds", "Age of the oldest signup still in the stream (lag)"
-)
-WRITER_BATCH_SIZE = Histogram(
-    "signup_writer_batch_size", "Signups per batch written by the writer", buckets=BATCH_BUCKETS
-)
-WRITER_FLUSH_DURATION = Histogram(
-    "signup_writer_flush_duration_seconds",
-    "Time to write one batch to PostgreSQL and acknowledge it",
-    buckets=DB_BUCKETS,
-)
-WRITER_ROWS = Counter("signup_writer_rows_inserted_total", "Rows the writer inserted")
-WRITER_DUPLICATES = Counter(
-    "signup_writer_duplicates_dropped_total",
-    "Stream entries whose email already had a row (a redelivery or lost claims)",
-)
-WRITER_REDELIVERIES = Counter(
-    "signup_writer_redeliveries_total", "Entries taken over from a writer that stopped"
-)
-WRITER_ERRORS = Counter("signup_writer_errors_total", "Writer failures by stage", ["stage"])
-WRITER_LAST_FLUSH = Gauge(
-    "signup_writer_last_flush_timestamp_seconds", "Unix time of the writer's last completed loop"
-)
-ACCEPT_TO_ROW = Histogram(
-    "signup_accept_to_row_seconds",
-    "Time from a 202 (entry appended) to its row committed",
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0),
-)
 WRITER_STAGES = ("read", "insert", "ack", "claim")
 
 
-def precreate_writer_series() -> None:
+@dataclass(frozen=True)
+class WriterMetrics:
+    """The writer's series. Built on first use, in the writer process only: under gunicorn
+    every metric created at import writes a file the app's scrape would then export (at 0,
+    one series per worker), so the app must never construct these."""
+
+    registry: CollectorRegistry
+    queue_depth: Gauge
+    queue_oldest_age: Gauge
+    batch_size: Histogram
+    flush_duration: Histogram
+    rows: Counter
+    duplicates: Counter
+    redeliveries: Counter
+    errors: Counter
+    last_flush: Gauge
+    accept_to_row: Histogram
+    query_duration: Histogram
+
+
+@functools.cache
+def writer() -> WriterMetrics:
+    reg = CollectorRegistry()
+    built = WriterMetrics(
+        registry=reg,
+        queue_depth=Gauge(
+            "signup_queue_depth",
+            "Signups in the stream not yet written to PostgreSQL",
+            registry=reg,
+        ),
+        queue_oldest_age=Gauge(
+            "signup_queue_oldest_age_seconds",
+            "Age of the oldest signup still in the stream (lag)",
+            registry=reg,
+        ),
+        batch_size=Histogram(
+            "signup_writer_batch_size",
+            "Signups per batch written by the writer",
+            buckets=BATCH_BUCKETS,
+            registry=reg,
+        ),
+        flush_duration=Histogram(
+            "signup_writer_flush_duration_seconds",
+            "Time to write one batch to PostgreSQL and acknowledge it",
+            buckets=DB_BUCKETS,
+            registry=reg,
+        ),
+        rows=Counter("signup_writer_rows_inserted_total", "Rows the writer inserted", registry=reg),
+        duplicates=Counter(
+            "signup_writer_duplicates_dropped_total",
+            "Stream entries whose email already had a row (a redelivery or lost claims)",
+            registry=reg,
+        ),
+        redeliveries=Counter(
+            "signup_writer_redeliveries_total",
+            "Entries taken over from a writer that stopped",
+            registry=reg,
+        ),
+        errors=Counter(
+            "signup_writer_errors_total", "Writer failures by stage", ["stage"], registry=reg
+        ),
+        last_flush=Gauge(
+            "signup_writer_last_flush_timestamp_seconds",
+            "Unix time of the writer's last completed loop",
+            registry=reg,
+        ),
+        accept_to_row=Histogram(
+            "signup_accept_to_row_seconds",
+            "Time from a 202 (entry appended) to its row committed",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0),
+            registry=reg,
+        ),
+        query_duration=Histogram(
+            "database_query_duration_seconds",
+            "Duration of database operations in seconds",
+            ["operation"],
+            buckets=DB_BUCKETS,
+            registry=reg,
+        ),
+    )
     for stage in WRITER_STAGES:
-        WRITER_ERRORS.labels(stage)
-    DB_QUERY_DURATION.labels("insert_batch")
+        built.errors.labels(stage)
+    built.query_duration.labels("insert_batch")
+    return built
 
 
 def precreate_request_series() -> None:

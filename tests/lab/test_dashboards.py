@@ -92,8 +92,7 @@ GUIDE_PANELS = {
 def service_metric_names() -> set[str]:
     """Every series name signup.metrics exports, with all label values created."""
     metrics.precreate_request_series()
-    metrics.precreate_writer_series()
-    text = generate_latest(REGISTRY).decode()
+    text = generate_latest(REGISTRY).decode() + generate_latest(metrics.writer().registry).decode()
     return {
         sample.name for family in text_string_to_metric_families(text) for sample in family.samples
     }

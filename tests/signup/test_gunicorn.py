@@ -109,6 +109,8 @@ def test_metrics_are_summed_over_workers(gunicorn: ServerProcess, tmp_path: Path
     assert samples["signup_duplicate_email_attempts_total"] == 20
     assert samples['database_query_duration_seconds_count{operation="insert_user"}'] == 140
     assert samples["signup_requests_in_flight"] == 0
+    # The writer's series belong to the writer process; the app must not export them at 0.
+    assert not [name for name in samples if name.startswith(("signup_writer_", "signup_queue_d"))]
 
 
 def test_dead_worker_stops_counting_in_live_gauges(gunicorn: ServerProcess) -> None:
