@@ -1,0 +1,159 @@
+"""What each cell of a results table must say, computed from the bench's JSON.
+
+The formats are the bench's own Markdown (shared/lab/bench/_report.py), so a row copied from
+`docs/results/<date>-<host>.md` checks as it is. Free-text columns (`how`, `notes`) are not
+checked; any other column this module does not know fails the test, so a number cannot be
+added to a table without a source.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+FREE_TEXT = frozenset({"how", "notes", "what"})
+
+
+def n(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def cores(value: float) -> str:
+    return f"{value:g} core" + ("" if value == 1 else "s")
+
+
+def plain(cell: str) -> str:
+    """A cell as read: links reduced to their text, bold and code marks dropped."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", cell)
+    return text.replace("**", "").replace("`", "").strip()
+
+
+def _measured(data: dict[str, Any]) -> dict[str, str]:
+    lat = data["latency_ms"]
+    a2r = data.get("accept_to_row") or {}
+    rows = data.get("rows_check") or {}
+    drain = data.get("drain") or {}
+    flag = "" if data["confirmed"] else " (not confirmed)"
+    cpu = ", ".join(f"{s} {n(v, 2)}" for s, v in data["cpu_seconds_per_1k"].items())
+    return {
+        "CPU budget": cores(data["cpu_budget_cores"]),
+        "signups/s": f"{n(data['sustained_rate'])}{flag}",
+        "per core": n(data["per_core"]),
+        "x HTTP ceiling": n(data.get("vs_http_ceiling"), 2),
+        "x pg inserts": n(data.get("vs_postgres_inserts"), 2),
+        "x pg COPY": n(data.get("vs_postgres_copy"), 3),
+        "p50 / p95 / p99 ms": " / ".join(n(lat[p], 1) for p in ("p50", "p95", "p99")),
+        "p95 ms": n(lat["p95"], 1),
+        "errors": f"{data['error_rate']:.2%}",
+        "CPU s per 1,000 signups": cpu,
+        "k6 CPU s / 1,000": n(data.get("k6_cpu_seconds_per_1k"), 2),
+        "rows / acknowledged": f"{n(rows.get('rows'))} / {n(rows.get('acknowledged'))}",
+        "202 to row p50 / p95 s": f"{n(a2r.get('p50_s'), 3)} / {n(a2r.get('p95_s'), 3)}",
+        "backlog drain rows/s": n(drain.get("rows_per_s")),
+    }
+
+
+def bench_row(results: dict[str, Any], key: str) -> dict[str, str]:
+    """Column -> expected text for the row `key` (a phase, `HTTP ceiling`, or a ceiling)."""
+    ceilings = results["ceilings"]
+    if key in results["phases"]:
+        return _measured(results["phases"][key])
+    http = ceilings.get("http") or {}
+    if key == "HTTP ceiling":
+        return _measured(http)
+    pg = ceilings.get("postgres") or {}
+    rates = {
+        "HTTP, no persistence": f"{n(http.get('sustained_rate'))} req/s "
+        f"({n(http.get('per_core'))}/core)",
+        "PostgreSQL single-row inserts": f"{n(pg.get('insert_rows_per_s'))} rows/s",
+        "PostgreSQL COPY into a staging table": f"{n(pg.get('copy_staging_rows_per_s'))} rows/s",
+        "PostgreSQL COPY through staging into users": (
+            f"{n(pg.get('copy_into_users_rows_per_s'))} rows/s"
+        ),
+    }
+    if key in rates:
+        return {"rate": rates[key]}
+    for goal in results.get("goals", []):
+        if goal["goal"] == key:
+            met = {True: "yes", False: "no", None: "not measured"}[goal["met"]]
+            if goal["met"] is False and goal["bound"]:
+                met += f" ({goal['measured'] / goal['bound']:.0%} of the bound {goal['bound']:g})"
+            return {"measured": n(goal["measured"], 2), "met": met}
+    facts = machine(results["bench"])
+    if key in facts:
+        return {"value": facts[key]}
+    raise KeyError(f"no row {key!r} in the bench results")
+
+
+def machine(bench: dict[str, Any]) -> dict[str, str]:
+    """The run's facts as the results page shows them."""
+    return {
+        "host": bench["host"],
+        "date": bench["date"],
+        "CPU": f"{bench['cpu_count']} cores, {bench['cpu_model']}",
+        "operating system": bench["platform"],
+        "Python": bench["python"],
+        "k6": bench["k6"],
+        "PostgreSQL": bench["postgres"],
+        "cgroups": bench["cgroups"],
+        "load average at start": ", ".join(f"{x:g}" for x in bench["load_average_start"]),
+        "load average at end": ", ".join(f"{x:g}" for x in bench.get("load_average_end", [])),
+        "duration": f"{bench['duration_s'] / 60:.1f} minutes",
+    }
+
+
+def service_row(results: dict[str, Any], phase: str, service: str) -> dict[str, str]:
+    """Column -> expected text for one service of a phase: its budget, its CPU per signup,
+    the rate at which it would fill its budget, and the cores N signups/s would need."""
+    data = results["phases"][phase]
+    if service not in data["cpu_seconds_per_1k"]:
+        raise KeyError(f"no service {service!r} measured in {phase}")
+    spec = data["services"][service]
+    budget = spec["cpus"] * spec["replicas"]
+    per_1k = data["cpu_seconds_per_1k"][service]
+    row = {
+        "CPU budget (cores)": f"{budget:g}",
+        "CPU s per 1,000 signups": n(per_1k, 2),
+        "signups/s at its budget": n(budget / (per_1k / 1000)) if per_1k else "-",
+    }
+    for rate in (1_667, 10_000, 50_000):
+        row[f"cores at {rate:,}/s"] = n(rate * per_1k / 1000, 1)
+    return row
+
+
+def search_row(results: dict[str, Any], name: str, rate: str) -> dict[str, str]:
+    """Column -> expected text for one step the bench offered (`phase1/search`): the rate
+    offered is the row's key, as the bench ran it, search steps first."""
+    data = results["ceilings"]["http"] if name == "http_ceiling" else results["phases"][name]
+    for step in [*data["search"], *data["runs"]]:
+        if n(step["rate"]) == rate:
+            return {
+                "achieved/s": n(step["achieved"]),
+                "p95 ms": n(step["p95_ms"], 1),
+                "p99 ms": n(step["p99_ms"], 1),
+                "errors": f"{step['error_rate']:.3%}",
+                "dropped": f"{step['dropped_share']:.1%}",
+                "SLO held": "yes" if step["held"] else "no",
+            }
+    raise KeyError(f"{name} offered no step at {rate}/s")
+
+
+def target_row(summary: dict[str, Any]) -> dict[str, str]:
+    """Column -> expected text for a `make load-test-target` summary (k6 JSON + `lab`)."""
+    metrics = summary["metrics"]
+
+    def value(metric: str, stat: str) -> float | None:
+        found = metrics.get(metric, {}).get("values", {}).get(stat)
+        return None if found is None else float(found)
+
+    persisted = summary.get("lab", {}).get("persisted", {})
+    return {
+        "signups sent": n(value("iterations", "count")),
+        "acknowledged": n(value("signups_acknowledged", "count")),
+        "rows in PostgreSQL": n(persisted.get("rows")),
+        "missing": n(persisted.get("missing")),
+        "dropped arrivals": n(value("dropped_iterations", "count") or 0),
+        "p95 ms": n(value("http_req_duration{kind:valid}", "p(95)"), 1),
+        "p99 ms": n(value("http_req_duration{kind:valid}", "p(99)"), 1),
+        "failed requests": f"{value('http_req_failed', 'rate') or 0:.2%}",
+    }
