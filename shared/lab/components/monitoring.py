@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from lab.components._exporter import exporter
 from lab.render import DockerRender
 from lab.runtime import LOOPBACK, ProcSpec, RunContext, executable, http_ok
 from lab.topology import REPO, Service
@@ -187,29 +188,10 @@ def alertmanager(ctx: RunContext, service: Service) -> list[ProcSpec]:
 
 
 def postgres_exporter(ctx: RunContext, service: Service) -> list[ProcSpec]:
-    address = f"{LOOPBACK}:{ctx.ports.postgres_exporter}"
-    ctx.members[service.name] = [address]
-    env = ctx.child_env()
-
-    def resolve() -> None:
-        # The exporter starts before `db` (it has no depends_on: the db lives in the phase
-        # file), so its DSN is rewritten once every builder has registered its address.
-        env.update(ctx.rewrite(service.environment))
-
-    return [
-        ProcSpec(
-            name=service.name,
-            service=service.name,
-            command=[
-                executable("prometheus-postgres-exporter", "prometheus-postgres-exporter"),
-                f"--web.listen-address={address}",
-            ],
-            check=lambda: http_ok(f"http://{address}/metrics"),
-            port=ctx.ports.postgres_exporter,
-            env=env,
-            cpus=service.cpus,
-            memory=service.memory,
-            restart=service.restarts,
-            prepare=resolve,
-        )
-    ]
+    binary = executable("prometheus-postgres-exporter", "prometheus-postgres-exporter")
+    return exporter(
+        ctx,
+        service,
+        ctx.ports.postgres_exporter,
+        lambda address: [binary, f"--web.listen-address={address}"],
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lab.components._exporter import exporter
 from lab.render import DockerRender
 from lab.runtime import LOOPBACK, ProcSpec, RunContext, executable, http_ok
 from lab.topology import PHASES, Service
@@ -126,33 +127,14 @@ def nginx(ctx: RunContext, service: Service) -> list[ProcSpec]:
 
 
 def nginx_exporter(ctx: RunContext, service: Service) -> list[ProcSpec]:
-    address = f"{LOOPBACK}:{ctx.ports.nginx_exporter}"
-    ctx.members[service.name] = [address]
-    env = ctx.child_env()
-
-    def resolve() -> None:
-        # SCRAPE_URI names `nginx:8081` as in compose; the nginx builder registered where
-        # that is natively.
-        env.update(ctx.rewrite(service.environment))
-
-    return [
-        ProcSpec(
-            name=service.name,
-            service=service.name,
-            command=[
-                executable("prometheus-nginx-exporter", "prometheus-nginx-exporter"),
-                f"-web.listen-address={address}",
-            ],
-            check=lambda: http_ok(f"http://{address}/metrics"),
-            port=ctx.ports.nginx_exporter,
-            env=env,
-            cpus=service.cpus,
-            memory=service.memory,
-            restart=service.restarts,
-            prepare=resolve,
-            url=f"http://{address}",
-            # On SIGTERM it exits 1 (a log.Fatal after its server closes), which reads as a
-            # failed stop; it keeps no state, so SIGKILL is the clean way to end it.
-            stop_signal=9,
-        )
-    ]
+    # SCRAPE_URI names `nginx:8081` as in compose; the nginx builder registers it natively.
+    binary = executable("prometheus-nginx-exporter", "prometheus-nginx-exporter")
+    return exporter(
+        ctx,
+        service,
+        ctx.ports.nginx_exporter,
+        lambda address: [binary, f"-web.listen-address={address}"],
+        # On SIGTERM it exits 1 (a log.Fatal after its server closes), which reads as a
+        # failed stop; it keeps no state, so SIGKILL is the clean way to end it.
+        stop_signal=9,
+    )

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import psycopg
 
+from lab.components._exporter import exporter
 from lab.render import DockerRender
-from lab.runtime import LOOPBACK, ProcSpec, RunContext, executable, http_ok
+from lab.runtime import LOOPBACK, ProcSpec, RunContext, executable
 from lab.topology import PHASES, Service
 
 PHASE2 = PHASES["phase2"]
@@ -143,32 +144,16 @@ def pgbouncer(ctx: RunContext, service: Service) -> list[ProcSpec]:
 
 
 def pgbouncer_exporter(ctx: RunContext, service: Service) -> list[ProcSpec]:
-    address = f"{LOOPBACK}:{ctx.ports.pgbouncer_exporter}"
-    ctx.members[service.name] = [address]
-    env = ctx.child_env()
-
-    def resolve() -> None:
-        # PGBOUNCER_EXPORTER_CONNECTION_STRING names `pgbouncer:6432` as in compose.
-        env.update(ctx.rewrite(service.environment))
-
-    return [
-        ProcSpec(
-            name=service.name,
-            service=service.name,
-            # The Debian exporter cannot read PgBouncer 1.18: see lab/pgbouncer_exporter.py.
-            command=[
-                sys.executable,
-                "-m",
-                "lab.pgbouncer_exporter",
-                f"--web.listen-address={address}",
-            ],
-            check=lambda: http_ok(f"http://{address}/metrics"),
-            port=ctx.ports.pgbouncer_exporter,
-            env=env,
-            cpus=service.cpus,
-            memory=service.memory,
-            restart=service.restarts,
-            prepare=resolve,
-            url=f"http://{address}",
-        )
-    ]
+    # PGBOUNCER_EXPORTER_CONNECTION_STRING names `pgbouncer:6432` as in compose.
+    # The Debian exporter cannot read PgBouncer 1.18: see lab/pgbouncer_exporter.py.
+    return exporter(
+        ctx,
+        service,
+        ctx.ports.pgbouncer_exporter,
+        lambda address: [
+            sys.executable,
+            "-m",
+            "lab.pgbouncer_exporter",
+            f"--web.listen-address={address}",
+        ],
+    )

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import redis as redis_py
 
-from lab.runtime import LOOPBACK, ProcSpec, RunContext, executable, http_ok
+from lab.components._exporter import exporter
+from lab.runtime import LOOPBACK, ProcSpec, RunContext, executable
 from lab.topology import PHASES, Service
 
 CONFIG = PHASES["phase3"] / "redis" / "redis.conf"
@@ -80,23 +81,13 @@ def redis(ctx: RunContext, service: Service) -> list[ProcSpec]:
 
 
 def redis_exporter(ctx: RunContext, service: Service) -> list[ProcSpec]:
-    address = f"{LOOPBACK}:{ctx.ports.redis_exporter}"
-    ctx.members[service.name] = [address]
     # The exporter reads its settings from the environment in both runtimes (REDIS_ADDR,
     # REDIS_EXPORTER_CHECK_SINGLE_STREAMS); only the addresses differ.
-    env = ctx.rewrite(service.environment)
-    env["REDIS_EXPORTER_WEB_LISTEN_ADDRESS"] = address
-    return [
-        ProcSpec(
-            name=service.name,
-            service=service.name,
-            command=[executable("prometheus-redis-exporter", "prometheus-redis-exporter")],
-            check=lambda: http_ok(f"http://{address}/metrics"),
-            port=ctx.ports.redis_exporter,
-            env=ctx.child_env(env),
-            cpus=service.cpus,
-            memory=service.memory,
-            restart=service.restarts,
-            url=f"http://{address}",
-        )
-    ]
+    binary = executable("prometheus-redis-exporter", "prometheus-redis-exporter")
+    return exporter(
+        ctx,
+        service,
+        ctx.ports.redis_exporter,
+        lambda address: [binary],
+        extra_env=lambda address: {"REDIS_EXPORTER_WEB_LISTEN_ADDRESS": address},
+    )
