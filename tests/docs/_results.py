@@ -138,22 +138,27 @@ def search_row(results: dict[str, Any], name: str, rate: str) -> dict[str, str]:
     raise KeyError(f"{name} offered no step at {rate}/s")
 
 
-def target_row(summary: dict[str, Any]) -> dict[str, str]:
-    """Column -> expected text for a `make load-test-target` summary (k6 JSON + `lab`)."""
+def target_row(summary: dict[str, Any], key: str) -> dict[str, str]:
+    """Column -> expected text for a `make load-test-target` summary (k6's JSON plus the
+    `lab` section lab.loadtest adds); the row's key is the phase it ran against."""
+    lab = summary.get("lab", {})
+    if key != lab.get("phase"):
+        raise KeyError(f"the summary is of {lab.get('phase')!r}, not {key!r}")
     metrics = summary["metrics"]
 
-    def value(metric: str, stat: str) -> float | None:
-        found = metrics.get(metric, {}).get("values", {}).get(stat)
-        return None if found is None else float(found)
+    def value(metric: str, stat: str) -> float:
+        return float(metrics.get(metric, {}).get("values", {}).get(stat, 0))
 
-    persisted = summary.get("lab", {}).get("persisted", {})
+    latency = "http_req_duration{kind:valid}"
+    persisted = lab.get("persisted", {})
     return {
-        "signups sent": n(value("iterations", "count")),
         "acknowledged": n(value("signups_acknowledged", "count")),
+        "per second": n(value("signups_acknowledged", "rate")),
+        "dropped arrivals": n(value("dropped_iterations", "count")),
+        "p50 / p95 / p99 ms": " / ".join(
+            n(value(latency, stat), 1) for stat in ("med", "p(95)", "p(99)")
+        ),
+        "failed requests": f"{value('http_req_failed{name:POST /signup}', 'rate'):.2%}",
         "rows in PostgreSQL": n(persisted.get("rows")),
         "missing": n(persisted.get("missing")),
-        "dropped arrivals": n(value("dropped_iterations", "count") or 0),
-        "p95 ms": n(value("http_req_duration{kind:valid}", "p(95)"), 1),
-        "p99 ms": n(value("http_req_duration{kind:valid}", "p(99)"), 1),
-        "failed requests": f"{value('http_req_failed', 'rate') or 0:.2%}",
     }

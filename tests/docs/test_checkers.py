@@ -120,3 +120,49 @@ def test_bench_cells_use_the_bench_markdown_formats() -> None:
     assert _results.bench_row(bench(), "PostgreSQL single-row inserts") == {"rate": "7,422 rows/s"}
     with pytest.raises(KeyError):
         _results.bench_row(bench(), "phase4")
+
+
+def test_service_and_search_rows_are_computed_from_the_run() -> None:
+    data = bench(
+        services={"app": {"cpus": 1.0, "replicas": 3}},
+        cpu_seconds_per_1k={"app": 0.5},
+        search=[
+            {
+                "rate": 2000,
+                "achieved": 1981.1,
+                "p95_ms": 72.26,
+                "p99_ms": 129.5,
+                "error_rate": 0.0074,
+                "dropped_share": 0.0022,
+                "held": False,
+            }
+        ],
+        runs=[],
+    )
+    row = _results.service_row(data, "phase1", "app")
+    assert row["CPU budget (cores)"] == "3"
+    assert row["signups/s at its budget"] == "6,000"
+    assert row["cores at 10,000/s"] == "5.0"
+    step = _results.search_row(data, "phase1", "2,000")
+    assert (step["achieved/s"], step["errors"], step["SLO held"]) == ("1,981", "0.740%", "no")
+    with pytest.raises(KeyError):
+        _results.search_row(data, "phase1", "1,000")
+
+
+def test_target_row_reads_the_k6_summary_and_the_row_count() -> None:
+    summary = {
+        "lab": {"phase": "phase3", "persisted": {"rows": 948926, "missing": 0}},
+        "metrics": {
+            "signups_acknowledged": {"values": {"count": 948926, "rate": 1581.3}},
+            "dropped_iterations": {"values": {"count": 51086}},
+            "http_req_duration{kind:valid}": {
+                "values": {"med": 68.14, "p(95)": 549.71, "p(99)": 1015.35}
+            },
+        },
+    }
+    row = _results.target_row(summary, "phase3")
+    assert row["p50 / p95 / p99 ms"] == "68.1 / 549.7 / 1,015.4"
+    assert (row["acknowledged"], row["missing"]) == ("948,926", "0")
+    assert row["failed requests"] == "0.00%"
+    with pytest.raises(KeyError):
+        _results.target_row(summary, "phase2")

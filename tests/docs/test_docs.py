@@ -225,7 +225,7 @@ def check_table(page: Path, table: _markdown.Table) -> list[str]:
             elif "bench" in data:
                 expected = _results.bench_row(data, key)
             else:
-                expected = _results.target_row(data)
+                expected = _results.target_row(data, key)
         except KeyError as exc:
             problems.append(f"{where}: {exc}")
             continue
