@@ -30,17 +30,19 @@ def read_state(run_dir: Path) -> dict[str, object] | None:
         state: dict[str, object] = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    pid = state.get("supervisor_pid")
-    return state if isinstance(pid, int) and is_supervisor(pid) else None
+    return state if is_supervisor(state) else None
 
 
-def is_supervisor(pid: int) -> bool:
-    """The pid is alive AND is a lab supervisor: after a reboot the number may be reused."""
+def is_supervisor(state: dict[str, object]) -> bool:
+    """The state's supervisor is alive, and is the same process, not a later one that got
+    its pid (after a reboot): it must have been created when the state says."""
+    pid, created = state.get("supervisor_pid"), state.get("supervisor_created")
+    if not isinstance(pid, int) or not isinstance(created, float):
+        return False
     try:
-        command = psutil.Process(pid).cmdline()
+        return abs(psutil.Process(pid).create_time() - created) < 1.0
     except psutil.Error:
         return False
-    return "lab" in command and "supervise" in command
 
 
 def docker_available() -> bool:
@@ -171,7 +173,7 @@ def cmd_down(args: argparse.Namespace) -> int:
         print("nothing is running")
         return 0
     pid = state.get("supervisor_pid")
-    if isinstance(pid, int) and is_supervisor(pid):
+    if isinstance(pid, int) and is_supervisor(state):
         print(f"stopping {state.get('phase')} ...", flush=True)
         os.kill(pid, signal.SIGTERM)
         try:

@@ -234,6 +234,8 @@ class Supervisor:
             "phase": self.ctx.phase,
             "runtime": "native",
             "supervisor_pid": os.getpid(),
+            # With the pid, tells this process from a later one that reuses the number.
+            "supervisor_created": psutil.Process().create_time(),
             "run_id": self.run_id,
             "cgroups": self.cgroups_unavailable or "per-service limits applied",
             "services": [
