@@ -176,7 +176,7 @@ def test_database_down_then_back(tmp_path: Path) -> None:
         assert httpx.get(f"{url}/readyz", timeout=10).status_code == 503
         db = start_db()
         after = {"email": "after@example.com", "first_name": "A", "last_name": "F"}
-        wait_until(lambda: httpx.post(f"{url}/signup", json=after, timeout=10).status_code in (201, 409))
+        wait_until(lambda: httpx.post(f"{url}/signup", json=after, timeout=10).status_code < 500)
         # A pooled connection from before the restart fails once when next used, then is
         # replaced: readiness comes back by itself, within a bounded time.
         wait_until(lambda: httpx.get(f"{url}/readyz", timeout=10).status_code == 200)
