@@ -34,15 +34,7 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("pg")
     cluster = Cluster(root / "data", free_port(), settings={"fsync": "off"})
     cluster.init()
-    server = ServerProcess(
-        cluster.command(),
-        check=cluster.ready,
-        port=cluster.port,
-        log_file=root / "postgres.log",
-        env={},
-        stop_signal=cluster.STOP_SIGNAL,
-    )
-    server.start()
+    server = cluster.server(root / "postgres.log").start()
     try:
         yield cluster
     finally:

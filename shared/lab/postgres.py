@@ -21,6 +21,8 @@ from typing import ClassVar
 import psycopg
 from psycopg import sql
 
+from lab._proc import ServerProcess
+
 
 class PostgresNotFound(RuntimeError):
     pass
@@ -128,6 +130,17 @@ class Cluster:
         }
         args = [f"--{key}={value}" for key, value in options.items()]
         return [*_run_as(), str(bindir() / "postgres"), "-D", str(self.datadir), *args]
+
+    def server(self, log_file: Path) -> ServerProcess:
+        """The server as a process to start and stop (tests; the runtime uses ProcSpec)."""
+        return ServerProcess(
+            self.command(),
+            check=self.ready,
+            port=self.port,
+            log_file=log_file,
+            env={},
+            stop_signal=self.STOP_SIGNAL,
+        )
 
     def ready(self) -> bool:
         with psycopg.connect(self.admin_url, connect_timeout=2) as conn:

@@ -7,9 +7,7 @@ beside a lab someone started by hand.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import REPO
+from tests._make import lab_environment, make
 
 pytestmark = pytest.mark.e2e
 METRICS = (
@@ -33,21 +31,9 @@ METRICS = (
 )
 
 
-def make(target: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["make", "--no-print-directory", "-C", str(REPO), target, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 @pytest.fixture
 def lab_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAB_", "SIGNUP_"))}
-    env.update(LAB_RUN_DIR=str(tmp_path / "run"), LAB_PORTS="free", RUNTIME="native")
+    env = lab_environment(tmp_path / "run")
     try:
         yield env
     finally:

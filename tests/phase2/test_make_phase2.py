@@ -7,8 +7,6 @@ someone started by hand; REPLICAS=2 shows the variable reaching the native runti
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,26 +14,14 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import REPO
+from tests._make import lab_environment, make
 
 pytestmark = pytest.mark.e2e
 
 
-def make(target: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["make", "--no-print-directory", "-C", str(REPO), target],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 @pytest.fixture
 def lab_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAB_", "SIGNUP_"))}
-    env.update(LAB_RUN_DIR=str(tmp_path / "run"), LAB_PORTS="free", RUNTIME="native", REPLICAS="2")
+    env = lab_environment(tmp_path / "run", REPLICAS="2")
     try:
         yield env
     finally:

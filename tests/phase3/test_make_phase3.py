@@ -2,7 +2,7 @@
 row, a writer SIGKILLed and brought back by the detached supervisor, `make down`.
 
 Its own run folder and free ports (LAB_RUN_DIR, LAB_PORTS=free), so it can run beside a lab
-someone started by hand. The `make` helper is phase 2's.
+someone started by hand.
 """
 
 from __future__ import annotations
@@ -18,24 +18,17 @@ import httpx
 import psutil
 import pytest
 
+from tests._make import lab_environment, make
 from tests._probe import wait_until
 from tests.conftest import server_folder
-from tests.phase2.test_make_phase2 import make
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def lab_env() -> Iterator[dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAB_", "SIGNUP_"))}
     with server_folder("make-phase3-") as folder:
-        env.update(
-            LAB_RUN_DIR=str(folder / "run"),
-            LAB_PORTS="free",
-            RUNTIME="native",
-            REPLICAS="2",
-            WRITER_REPLICAS="2",
-        )
+        env = lab_environment(folder / "run", REPLICAS="2", WRITER_REPLICAS="2")
         try:
             yield env
         finally:

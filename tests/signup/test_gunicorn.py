@@ -150,14 +150,7 @@ def test_database_down_then_back(tmp_path: Path) -> None:
     cluster.init()
 
     def start_db() -> ServerProcess:
-        return ServerProcess(
-            cluster.command(),
-            check=cluster.ready,
-            port=cluster.port,
-            log_file=tmp_path / "pg.log",
-            env={},
-            stop_signal=cluster.STOP_SIGNAL,
-        ).start()
+        return cluster.server(tmp_path / "pg.log").start()
 
     db = start_db()
     url_db = cluster.ensure_database("signup", "pw", "signup")

@@ -305,15 +305,7 @@ def own_postgres() -> Iterator[tuple[ServerProcess, str]]:
     with server_folder("writer-test-pg-") as folder:
         cluster = Cluster(folder / "pg", free_port(), settings={"fsync": "off"})
         cluster.init()
-        server = ServerProcess(
-            cluster.command(),
-            check=cluster.ready,
-            port=cluster.port,
-            log_file=folder / "pg.log",
-            env={},
-            stop_signal=cluster.STOP_SIGNAL,
-        )
-        server.start()
+        server = cluster.server(folder / "pg.log").start()
         url = cluster.ensure_database("signup", "pw", "signup")
         migrate.apply(url)
         try:
