@@ -138,6 +138,20 @@ def search_row(results: dict[str, Any], name: str, rate: str) -> dict[str, str]:
     raise KeyError(f"{name} offered no step at {rate}/s")
 
 
+def capacity_row(summary: dict[str, Any], rate: str) -> dict[str, str]:
+    """Column -> expected text for one step of a `make load-test-capacity` summary (the
+    `lab.capacity` section lab.loadtest adds), keyed by the rate offered."""
+    for step in summary["lab"]["capacity"]["steps"]:
+        if n(step["rate"]) == rate:
+            return {
+                "achieved": f"{step['achieved']:.1%}",
+                "p95 ms": n(step["p95_ms"], 1),
+                "errors": f"{step['error_rate']:.3%}",
+                "SLO held": "yes" if step["ok"] else "no",
+            }
+    raise KeyError(f"the capacity test offered no step at {rate}/s")
+
+
 def target_row(summary: dict[str, Any], key: str) -> dict[str, str]:
     """Column -> expected text for a `make load-test-target` summary (k6's JSON plus the
     `lab` section lab.loadtest adds); the row's key is the phase it ran against."""

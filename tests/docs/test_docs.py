@@ -207,8 +207,8 @@ def load_json(path: Path) -> Any:
 def check_table(page: Path, table: _markdown.Table) -> list[str]:
     where = f"{name(page)}:{table.line}"
     source = (page.parent / table.source).resolve()
-    if not source.is_file() or not source.is_relative_to(DOCS / "results"):
-        return [f"{where}: {table.source} is not a file in docs/results/"]
+    if not source.is_file() or not source.is_relative_to(DOCS):
+        return [f"{where}: {table.source} is not a file in docs/"]
     data = load_json(source)
     if data.get("bench", {}).get("quick"):
         return [f"{where}: {table.source} is a --quick run: its numbers are not measurements"]
@@ -224,6 +224,8 @@ def check_table(page: Path, table: _markdown.Table) -> list[str]:
                 expected = _results.service_row(data, table.scope, key)
             elif "bench" in data:
                 expected = _results.bench_row(data, key)
+            elif "capacity" in data.get("lab", {}):
+                expected = _results.capacity_row(data, key)
             else:
                 expected = _results.target_row(data, key)
         except KeyError as exc:
