@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psutil
 
+from lab import _cgroup
 from lab.runtime import Ports, RunContext
 from lab.topology import PHASES, REPO, TopologyError, load
 
@@ -82,6 +83,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         load(args.phase)  # fail on a bad compose file or variable before forking anything
         Ports.from_env()
+        _cgroup.period_us()
     except (TopologyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -152,7 +154,9 @@ def cmd_supervise(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    ctx = RunContext(load(args.phase), args.run_dir, Ports.from_env())
+    ctx = RunContext(
+        load(args.phase), args.run_dir, Ports.from_env(), cpu_period_us=_cgroup.period_us()
+    )
     return supervise(ctx, state_file(args.run_dir), args.notify_fd)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import jinja2
 
+from lab._cgroup import DOCKER_PERIOD_US
 from lab._proc import free_port
 from lab.topology import REPO, Topology
 
@@ -111,6 +112,8 @@ class RunContext:
     addresses: dict[tuple[str, int], str] = field(default_factory=dict)
     # Every replica's loopback address by compose service: upstreams and scrape targets.
     members: dict[str, list[str]] = field(default_factory=dict)
+    # The CFS period of every service's CPU quota (lab._cgroup.period_us).
+    cpu_period_us: int = DOCKER_PERIOD_US
 
     @property
     def phase(self) -> str:

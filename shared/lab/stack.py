@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab._cgroup import period_us
 from lab.runtime import LOOPBACK, Ports, RunContext
 from lab.supervisor import Running, Supervisor
 from lab.topology import Topology, load
@@ -68,17 +69,19 @@ def running(
     skip: tuple[str, ...] = (),
     watch: bool = False,
 ) -> Iterator[Stack]:
-    """Start `phase`; `variables` feed compose interpolation (REPLICAS=2), `environment`
+    """Start `phase`; `variables` feed compose interpolation (REPLICAS=2, APP_CPUS=0.2) and
+    LAB_CPU_PERIOD_US, `environment`
     overrides service variables ({"app": {"SIGNUP_POOL_MAX": "4"}}), `skip` leaves services
     out (the monitoring stack, for tests that do not need it). `watch` runs the supervisor's
     watch loop in a thread, so the compose restart policies apply as under `make phaseN`
     (leave it off to stop and start a service by hand without the loop restarting it)."""
-    topology = load(phase, {**os.environ, **(variables or {})})
+    env = {**os.environ, **(variables or {})}
+    topology = load(phase, env)
     topology = with_environment(topology, environment or {})
     if skip:
         kept = {n: s for n, s in topology.services.items() if n not in skip}
         topology = dataclasses.replace(topology, services=kept)
-    ctx = RunContext(topology, run_dir, ports or Ports.free())
+    ctx = RunContext(topology, run_dir, ports or Ports.free(), cpu_period_us=period_us(env))
     supervisor = Supervisor(ctx, f"{phase}-{run_dir.name}")
     watcher: threading.Thread | None = None
     try:

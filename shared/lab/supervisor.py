@@ -118,7 +118,9 @@ class Supervisor:
         if self.cgroups_unavailable:
             return spec.command
         if entry.cgroup is None:
-            entry.cgroup = _cgroup.Cgroup(f"{self.cgroup_root}/{spec.name}")
+            entry.cgroup = _cgroup.Cgroup(
+                f"{self.cgroup_root}/{spec.name}", period=self.ctx.cpu_period_us
+            )
             entry.cgroup.create(spec.cpus, spec.memory)
         return entry.cgroup.join_command(spec.command)
 
@@ -288,6 +290,23 @@ class ContainerCollector(Collector):
         limit = GaugeMetricFamily(
             "container_spec_memory_limit_bytes", "Memory limit", labels=self.LABELS
         )
+        # cAdvisor's throttling series: the evidence that a service ran into its quota.
+        periods = CounterMetricFamily(
+            "container_cpu_cfs_periods_total",
+            "Number of elapsed enforcement period intervals",
+            labels=self.LABELS,
+        )
+        throttled = CounterMetricFamily(
+            "container_cpu_cfs_throttled_periods_total",
+            "Number of throttled period intervals",
+            labels=self.LABELS,
+        )
+        throttled_s = CounterMetricFamily(
+            "container_cpu_cfs_throttled_seconds_total",
+            "Total time duration the container has been throttled",
+            labels=self.LABELS,
+        )
+        cfs_period = self.supervisor.ctx.cpu_period_us
         for entry in list(self.supervisor.running):
             if entry.spec.oneshot or entry.process is None:
                 continue
@@ -298,11 +317,25 @@ class ContainerCollector(Collector):
             cpu.add_metric(labels, usage.cpu_seconds)
             memory.add_metric(labels, usage.memory_bytes)
             if entry.spec.cpus:
-                quota.add_metric(labels, round(entry.spec.cpus * _cgroup.PERIOD_US))
-                period.add_metric(labels, _cgroup.PERIOD_US)
+                quota.add_metric(labels, round(entry.spec.cpus * cfs_period))
+                period.add_metric(labels, cfs_period)
+                stats = _throttling(entry)
+                if stats is not None:
+                    periods.add_metric(labels, stats.periods)
+                    throttled.add_metric(labels, stats.throttled)
+                    throttled_s.add_metric(labels, stats.throttled_seconds)
             if entry.spec.memory:
                 limit.add_metric(labels, entry.spec.memory)
-        yield from (cpu, memory, quota, period, limit)
+        yield from (cpu, memory, quota, period, limit, periods, throttled, throttled_s)
+
+
+def _throttling(entry: Running) -> _cgroup.Throttling | None:
+    if entry.cgroup is None:
+        return None
+    try:
+        return entry.cgroup.throttling()
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def _usage(entry: Running) -> _cgroup.Usage | None:

@@ -96,6 +96,17 @@ def _environment(raw: Any, env: Mapping[str, str]) -> dict[str, str]:
     return {str(k): interpolate(str(v), env) for k, v in raw.items()}
 
 
+def _cpus(service: str, value: str) -> float:
+    try:
+        cpus = float(value)
+    except ValueError:
+        cpus = -1.0
+    # Docker's smallest limit; below it the quota would be under the kernel's 1 ms minimum.
+    if not cpus >= 0.01:
+        raise TopologyError(f"service {service}: cpus {value!r} is not a CPU count like 0.5")
+    return cpus
+
+
 def _service(name: str, raw: Mapping[str, Any], env: Mapping[str, str]) -> Service:
     deploy = raw.get("deploy") or {}
     limits = (deploy.get("resources") or {}).get("limits") or {}
@@ -112,7 +123,7 @@ def _service(name: str, raw: Mapping[str, Any], env: Mapping[str, str]) -> Servi
     return Service(
         name=name,
         replicas=replica_count,
-        cpus=None if cpus is None else float(interpolate(str(cpus), env)),
+        cpus=None if cpus is None else _cpus(name, interpolate(str(cpus), env)),
         memory=None if memory is None else parse_memory(interpolate(str(memory), env)),
         restart=str(raw.get("restart", "no")),
         environment=_environment(raw.get("environment"), env),

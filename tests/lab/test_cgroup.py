@@ -53,3 +53,37 @@ def test_join_command_reports_cgroup_membership(group: _cgroup.Cgroup) -> None:
         group.join_command(["cat", "/proc/self/cgroup"]), check=True, capture_output=True, text=True
     ).stdout
     assert group.relative in out
+
+
+def test_a_short_period_keeps_the_share_and_is_read_back() -> None:
+    cg = _cgroup.Cgroup(f"signup-lab-test/{uuid.uuid4().hex[:8]}", period=10_000)
+    cg.create(cpus=0.1, memory=None, weight=500)
+    try:
+        assert cg.limits() == (0.1, None)
+        cpu_dir = cg.dirs[0]
+        if cg.v2:
+            assert (cpu_dir / "cpu.max").read_text().split() == ["1000", "10000"]
+            assert (cpu_dir / "cpu.weight").read_text().strip() == "500"
+        else:
+            assert (cpu_dir / "cpu.cfs_period_us").read_text().strip() == "10000"
+            assert (cpu_dir / "cpu.shares").read_text().strip() == "5120"
+    finally:
+        cg.destroy()
+
+
+def test_a_process_over_its_quota_is_throttled_and_counted(group: _cgroup.Cgroup) -> None:
+    # 0.25 CPU for a loop that wants a whole core: the quota runs out in most periods.
+    before = group.throttling()
+    subprocess.run(group.join_command(["python3", "-c", "sum(range(20_000_000))"]), check=True)
+    after = group.throttling()
+    assert after.periods > before.periods
+    assert after.throttled > before.throttled
+    assert after.throttled_seconds > before.throttled_seconds
+
+
+def test_the_period_comes_from_the_environment_and_bad_values_are_refused() -> None:
+    assert _cgroup.period_us({}) == _cgroup.DOCKER_PERIOD_US
+    assert _cgroup.period_us({"LAB_CPU_PERIOD_US": "10000"}) == 10_000
+    for bad in ("10ms", "999", "2000000", "-5"):
+        with pytest.raises(ValueError, match="LAB_CPU_PERIOD_US"):
+            _cgroup.period_us({"LAB_CPU_PERIOD_US": bad})

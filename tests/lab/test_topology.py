@@ -69,3 +69,18 @@ def test_bad_replicas_value(tmp_path: Path) -> None:
         pytest.skip("phase 2 not built yet")
     with pytest.raises(TopologyError, match="replicas"):
         load("phase2", {"REPLICAS": "many"})
+
+
+def test_cpu_quotas_are_variables_with_the_defaults_as_written() -> None:
+    default = load("phase3", {})
+    assert (default["db"].cpus, default["app"].cpus, default["writer"].cpus) == (1.0, 1.0, 0.5)
+    assert default["app"].environment["GUNICORN_WORKERS"] == "2"
+    scaled = load("phase3", {"DB_CPUS": "0.15", "APP_CPUS": "0.1", "APP_WORKERS": "1"})
+    assert (scaled["db"].cpus, scaled["app"].cpus) == (0.15, 0.1)
+    assert scaled["app"].environment["GUNICORN_WORKERS"] == "1"
+
+
+@pytest.mark.parametrize("value", ["half", "0", "-1", "0.001"])
+def test_a_cpu_quota_that_is_not_a_cpu_count_is_refused(value: str) -> None:
+    with pytest.raises(TopologyError, match=r"service db: cpus .* is not a CPU count"):
+        load("phase1", {"DB_CPUS": value})
