@@ -1,4 +1,5 @@
-"""Turning stream entries into rows, and the writer's own metrics registry."""
+"""Turning stream entries into rows and back into an acknowledgement, and the writer's own
+metrics registry."""
 
 from __future__ import annotations
 
@@ -8,11 +9,38 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from signup import metrics
+from signup import _stream, metrics
 from signup._insert import Row
 
 log = logging.getLogger("signup.writer")
 Entry = tuple[bytes, dict[bytes, bytes]]
+
+# Marks the claims recorded, sets malformed entries aside, then XACKs and XDELs the batch: one
+# atomic step, as a MULTI would be. allow-oom: when Redis is full it refuses writes, yet this
+# step must run, because deleting written entries is what frees the memory again.
+# KEYS: stream, dead-letter stream, the claim hash of each written email.
+# ARGV: group, recorded value, n, n entry ids, one claim field per claim hash, then each
+# malformed entry as its length k and k values (id and its field/value pairs).
+ACKNOWLEDGE = """#!lua flags=allow-oom
+local n = tonumber(ARGV[3])
+local claims = #KEYS - 2
+for i = 1, claims do
+  redis.call('HSET', KEYS[2 + i], ARGV[3 + n + i], ARGV[2])
+end
+local at = 4 + n + claims
+while at <= #ARGV do
+  local k = tonumber(ARGV[at])
+  redis.call('XADD', KEYS[2], '*', unpack(ARGV, at + 1, at + k))
+  at = at + k + 1
+end
+-- unpack() is limited to a few thousand values; a batch may hold 50,000 ids.
+for first = 4, 3 + n, 1000 do
+  local last = math.min(first + 999, 3 + n)
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, first, last))
+  redis.call('XDEL', KEYS[1], unpack(ARGV, first, last))
+end
+return n
+"""
 
 
 @dataclass
@@ -59,6 +87,19 @@ def parse(entries: list[Entry]) -> Batch:
         batch.emails.append(email)
         batch.rows.append(row)
     return batch
+
+
+def acknowledgement(stream: str, batch: Batch) -> tuple[list[str], list[bytes | str | int]]:
+    """KEYS and ARGV of ACKNOWLEDGE for a batch whose rows are committed."""
+    slots = [_stream.claim_slot(stream, email) for email in batch.emails]
+    keys = [stream, f"{stream}:dead", *(key for key, _ in slots)]
+    args: list[bytes | str | int] = [_stream.GROUP, _stream.RECORDED, len(batch.ids)]
+    args += batch.ids
+    args += [field for _, field in slots]
+    for entry_id, fields in batch.malformed:
+        values = [b"id", entry_id, *(part for pair in fields.items() for part in pair)]
+        args += [len(values), *values]
+    return keys, args
 
 
 def registry() -> CollectorRegistry:

@@ -13,13 +13,13 @@ import random
 import secrets
 import socket
 import time
-from typing import Any, cast
+from typing import cast
 
 import psycopg
 from redis.exceptions import RedisError, ResponseError
 
 from signup import _insert, _stream, metrics
-from signup._batch import Batch, Entry, parse
+from signup._batch import ACKNOWLEDGE, Batch, Entry, acknowledgement, parse
 from signup.config import Settings
 
 log = logging.getLogger("signup.writer")
@@ -31,6 +31,12 @@ COPY_FROM = 500
 MAX_BACKOFF = 5.0
 # A consumer that owns nothing and has not read for this long is a writer that is gone.
 FORGET_CONSUMER_MS = 60_000
+
+# XGROUP CREATE ... MKSTREAM. allow-oom: a full Redis refuses it (even for a group that
+# exists), and only writers, by deleting what they wrote, free the memory.
+CREATE_GROUP = """#!lua flags=allow-oom
+return redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+"""
 
 FORGET = """
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
@@ -45,7 +51,6 @@ class Writer:
         self.stop = stop
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.stream = settings.stream
-        self.claims = _stream.claims_key(settings.stream)
         self.redis = _stream.connect(
             settings.redis_url,
             max_connections=2,
@@ -56,6 +61,8 @@ class Writer:
             retries=0,
         )
         self._forget = self.redis.register_script(FORGET)
+        self._create_group = self.redis.register_script(CREATE_GROUP)
+        self._acknowledge_script = self.redis.register_script(ACKNOWLEDGE)
         self.pg: psycopg.AsyncConnection | None = None
         # A batch that takes longer than this is abandoned and retried, so a live writer's
         # entries never reach the claim idle time and are never taken over while in flight.
@@ -94,7 +101,7 @@ class Writer:
         attempt = 0
         while not self.stop.is_set():
             try:
-                await self.redis.xgroup_create(self.stream, _stream.GROUP, id="0", mkstream=True)
+                await self._create_group(keys=[self.stream], args=[_stream.GROUP])
                 log.info("created consumer group %s on %s", _stream.GROUP, self.stream)
                 return
             except ResponseError as exc:
@@ -265,22 +272,13 @@ class Writer:
                 attempt += 1
 
     async def _acknowledge(self, batch: Batch) -> bool:
-        """Mark the claims recorded, XACK and XDEL, in one MULTI. Rows are committed by now,
+        """Mark the claims recorded, XACK and XDEL, in one script. Rows are committed by now,
         so on failure a redelivery is harmless; retry until it works or we are stopping."""
+        keys, args = acknowledgement(self.stream, batch)
         attempt = 0
         while True:
             try:
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    if batch.emails:
-                        pipe.hset(
-                            self.claims, mapping=dict.fromkeys(batch.emails, _stream.RECORDED)
-                        )
-                    for entry_id, fields in batch.malformed:
-                        dead: dict[bytes, bytes] = {b"id": entry_id, **fields}
-                        pipe.xadd(f"{self.stream}:dead", cast(Any, dead))
-                    pipe.xack(self.stream, _stream.GROUP, *batch.ids)
-                    pipe.xdel(self.stream, *batch.ids)
-                    await pipe.execute()
+                await self._acknowledge_script(keys=keys, args=args)
                 return True
             except RedisError as exc:
                 metrics.writer().errors.labels("ack").inc()

@@ -86,9 +86,9 @@ class SignupService:
             metrics.DUPLICATE_ATTEMPTS.inc()
             return self._count(409, {"error": "email already exists"}, "duplicate_email")
         except Overloaded as shed:
-            response = self._count(
-                503, {"error": "too many signups right now, retry later"}, "overloaded"
-            )
+            if shed.error_type != "overloaded":
+                log.error("signup refused: %s", shed)
+            response = self._count(503, {"error": shed.message}, shed.error_type)
             response.headers["Retry-After"] = str(shed.retry_after)
             return response
         except StoreUnavailable as exc:

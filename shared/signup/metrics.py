@@ -43,6 +43,7 @@ ERROR_TYPES = (
     "body_too_large",
     "queue",
     "overloaded",
+    "queue_full",
 )
 POOL_STATES = ("in_use", "idle", "open")
 

@@ -31,9 +31,9 @@ from signup.config import Settings, SettingsError
 
 
 async def rebuild_claims(settings: Settings, chunk: int = 10_000) -> int:
-    """Mark every email that has a row as recorded; return how many."""
+    """Mark every email that has a row as recorded; return how many. Also drops the single
+    hash of emails earlier versions kept: the table holds every email it had recorded."""
     redis = _stream.connect(settings.redis_url, max_connections=1, pool_timeout=5.0)
-    claims = _stream.claims_key(settings.stream)
     count = 0
     try:
         async with (
@@ -44,8 +44,12 @@ async def rebuild_claims(settings: Settings, chunk: int = 10_000) -> int:
         ):
             await cur.execute("SELECT email FROM users")
             while rows := await cur.fetchmany(chunk):
-                await redis.hset(claims, mapping={row[0]: _stream.RECORDED for row in rows})
+                async with redis.pipeline(transaction=False) as pipe:
+                    for (email,) in rows:
+                        pipe.hset(*_stream.claim_slot(settings.stream, email), _stream.RECORDED)
+                    await pipe.execute()
                 count += len(rows)
+        await redis.unlink(_stream.legacy_claims_key(settings.stream))
     finally:
         await redis.aclose()
     return count

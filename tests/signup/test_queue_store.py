@@ -25,7 +25,15 @@ from signup.validation import SignupRequest
 from tests.conftest import RedisServer
 
 STREAM = "signups"
-CLAIMS = _stream.claims_key(STREAM)
+
+
+def claim(client: redis.Redis, email: str) -> bytes | None:
+    return cast(bytes | None, client.hget(*_stream.claim_slot(STREAM, email)))
+
+
+def claims(client: redis.Redis) -> int:
+    """How many emails are claimed, over every claim hash."""
+    return sum(int(client.hlen(key)) for key in client.scan_iter(f"{STREAM}:claims:*"))
 
 
 def settings(url: str, **overrides: object) -> Settings:
@@ -61,7 +69,7 @@ def test_accept_claims_and_queues_in_one_step(clean_redis: str, client: redis.Re
     assert (fields[b"first_name"], fields[b"last_name"]) == (b"Ada", b"Lovelace")
     # The accept time the user is told is the one the writer will store as created_at.
     assert datetime.fromisoformat(fields[b"accepted_at"].decode()) == user["created_at"]
-    assert _stream.status_of(client.hget(CLAIMS, "ada@example.com")) == "pending"
+    assert _stream.status_of(claim(client, "ada@example.com")) == "pending"
 
 
 def test_the_store_parses_replies_with_hiredis(clean_redis: str) -> None:
@@ -89,7 +97,7 @@ def test_concurrent_signups_with_one_email_one_wins(clean_redis: str, client: re
     assert sum(isinstance(r, dict) for r in results) == 1
     assert sum(isinstance(r, DuplicateEmail) for r in results) == 63
     assert client.xlen(STREAM) == 1
-    assert client.hlen(CLAIMS) == 1
+    assert claims(client) == 1
 
 
 def test_sheds_above_the_backlog_without_claiming(clean_redis: str, client: redis.Redis) -> None:
@@ -115,7 +123,7 @@ def test_sheds_above_the_backlog_without_claiming(clean_redis: str, client: redi
     assert shed.retry_after == 7
     assert client.xlen(STREAM) == 3
     # A shed signup holds no claim, so the same person can retry and succeed later.
-    assert client.hget(CLAIMS, "u3@example.com") is None
+    assert claim(client, "u3@example.com") is None
     store.sample_metrics()
     assert REGISTRY.get_sample_value("signup_queue_backlog_seen") == 3
 
@@ -123,11 +131,27 @@ def test_sheds_above_the_backlog_without_claiming(clean_redis: str, client: redi
 def test_a_retried_script_is_not_a_duplicate(clean_redis: str, client: redis.Redis) -> None:
     """redis-py resends a command after a dropped connection; the token makes that safe."""
     accept = client.register_script(ACCEPT)
-    args: list[str | int] = ["ada@example.com", "Ada", "Lovelace", "2026-01-01T00:00Z", "t1", 100]
-    assert accept(keys=[STREAM, CLAIMS], args=args)[0] == 1
-    assert accept(keys=[STREAM, CLAIMS], args=args)[0] == 1  # the same request again
-    assert accept(keys=[STREAM, CLAIMS], args=[*args[:4], "t2", 100])[0] == 0  # another one
+    key, field = _stream.claim_slot(STREAM, "ada@example.com")
+    fields = ["ada@example.com", "Ada", "Lovelace", "2026-01-01T00:00Z"]
+    args: list[bytes | str | int] = [field, *fields, "t1", 100]
+    assert accept(keys=[STREAM, key], args=args)[0] == 1
+    assert accept(keys=[STREAM, key], args=args)[0] == 1  # the same request again
+    assert accept(keys=[STREAM, key], args=[field, *fields, "t2", 100])[0] == 0  # another one
     assert client.xlen(STREAM) == 1
+
+
+def test_claims_are_spread_over_small_compact_hashes(clean_redis: str, client: redis.Redis) -> None:
+    store = QueueStore(settings(clean_redis, max_backlog=10_000))
+    wanted = [signup(f"spread{i}@example.com") for i in range(2000)]
+    results = asyncio.run(create_all(store, wanted))
+    assert all(isinstance(r, dict) for r in results)
+    keys = list(client.scan_iter(f"{STREAM}:claims:*"))
+    # 2,000 emails over 65,536 hashes: nearly all land alone. The fields are 8-byte hashes
+    # of the emails, not the emails.
+    assert len(keys) > 1900
+    assert claims(client) == 2000
+    assert {client.object("encoding", k) for k in keys} == {b"listpack"}
+    assert {len(f) for k in keys for f in client.hkeys(k)} == {_stream.FIELD_BYTES}
 
 
 def test_status_follows_the_claim(clean_redis: str, client: redis.Redis) -> None:
@@ -138,7 +162,7 @@ def test_status_follows_the_claim(clean_redis: str, client: redis.Redis) -> None
             before = await store.status("ada@example.com")
             await store.create(signup("ada@example.com"))
             pending = await store.status("ada@example.com")
-            client.hset(CLAIMS, "ada@example.com", _stream.RECORDED)  # what the writer does
+            client.hset(*_stream.claim_slot(STREAM, "ada@example.com"), _stream.RECORDED)  # writer
             return [before, pending, await store.status("ada@example.com")]
         finally:
             await store.close()
@@ -168,7 +192,7 @@ def test_redis_killed_and_restarted_keeps_what_was_accepted(
 
     assert isinstance(asyncio.run(run()), dict)
     assert client.xlen(STREAM) == 51
-    assert client.hlen(CLAIMS) == 51
+    assert claims(client) == 51
 
 
 def test_redis_down_is_store_unavailable_not_a_hang() -> None:

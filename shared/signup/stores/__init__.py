@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from signup.config import Settings
-from signup.stores.base import DuplicateEmail, Overloaded, Status, Store, StoreUnavailable
+from signup.stores.base import (
+    DuplicateEmail,
+    Overloaded,
+    Status,
+    Store,
+    StoreFull,
+    StoreUnavailable,
+)
 
-__all__ = ["DuplicateEmail", "Overloaded", "Status", "Store", "StoreUnavailable", "build"]
+__all__ = [
+    "DuplicateEmail",
+    "Overloaded",
+    "Status",
+    "Store",
+    "StoreFull",
+    "StoreUnavailable",
+    "build",
+]
 
 
 def build(settings: Settings) -> Store:

@@ -24,9 +24,22 @@ class StoreUnavailable(Exception):
 class Overloaded(Exception):
     """Shedding load on purpose: answer 503 with Retry-After instead of queueing forever."""
 
+    #: the `error_type` it is counted under, and what the client is told.
+    error_type = "overloaded"
+    message = "too many signups right now, retry later"
+
     def __init__(self, retry_after: int, reason: str) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+
+
+class StoreFull(Overloaded):
+    """The store is up but refuses writes (Redis at `maxmemory`, or unable to persist). Nothing
+    was accepted, so the client may retry, and the store accepts again by itself once it has
+    room: a 503 with Retry-After like shedding, counted apart because an operator must act."""
+
+    error_type = "queue_full"
+    message = "signups are paused, retry later"
 
 
 class Store(Protocol):
@@ -44,7 +57,7 @@ class Store(Protocol):
     async def create(self, signup: SignupRequest) -> dict[str, object]:
         """Persist (or durably accept) one signup and return the user fields known now.
 
-        Raises DuplicateEmail, StoreUnavailable or Overloaded.
+        Raises DuplicateEmail, StoreUnavailable or Overloaded (StoreFull included).
         """
 
     async def check_ready(self) -> None:

@@ -4,6 +4,12 @@ The API's work per signup is one Lua script: refuse a duplicate, refuse when the
 already holds `max_backlog` signups (shed load with a 503 instead of queueing forever), else
 claim the email and append the signup to the stream. A script runs atomically, so a claimed
 email always has its queued signup and two requests for one email cannot both pass.
+
+When Redis refuses writes (full at `maxmemory` with `noeviction`, an append-only file it
+cannot write, a replica, loading its data after a restart) the script has written nothing:
+the answer is a 503 with Retry-After, and the same request succeeds once Redis has room. The
+script declares no flags, so Redis lets it run while full and refuses only its first write:
+a duplicate is still answered 409 and `GET /signup/status` still answers.
 """
 
 from __future__ import annotations
@@ -11,30 +17,42 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
-from redis.exceptions import RedisError
+from redis.exceptions import (
+    BusyLoadingError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+)
 
 from signup import _stream, metrics
 from signup.config import Settings
-from signup.stores.base import DuplicateEmail, Overloaded, Status, StoreUnavailable
+from signup.stores.base import (
+    DuplicateEmail,
+    Overloaded,
+    Status,
+    StoreFull,
+    StoreUnavailable,
+)
 from signup.validation import SignupRequest
 
-# KEYS: stream, claims. ARGV: email, first_name, last_name, accepted_at, token, max_backlog.
-# Returns {outcome, backlog}: 1 accepted, 0 duplicate, -1 shed.
+# KEYS: stream, the email's claim hash. ARGV: claim field, email, first_name, last_name,
+# accepted_at, token, max_backlog. Returns {outcome, backlog}: 1 accepted, 0 duplicate, -1 shed.
 ACCEPT = """
 local claim = redis.call('HGET', KEYS[2], ARGV[1])
 if claim then
-  if claim == 'pending:' .. ARGV[5] then
+  if claim == 'pending:' .. ARGV[6] then
     return {1, redis.call('XLEN', KEYS[1])}
   end
   return {0, -1}
 end
 local backlog = redis.call('XLEN', KEYS[1])
-if backlog >= tonumber(ARGV[6]) then
+if backlog >= tonumber(ARGV[7]) then
   return {-1, backlog}
 end
-redis.call('HSET', KEYS[2], ARGV[1], 'pending:' .. ARGV[5])
+redis.call('HSET', KEYS[2], ARGV[1], 'pending:' .. ARGV[6])
 local added = redis.pcall('XADD', KEYS[1], '*',
-  'email', ARGV[1], 'first_name', ARGV[2], 'last_name', ARGV[3], 'accepted_at', ARGV[4])
+  'email', ARGV[2], 'first_name', ARGV[3], 'last_name', ARGV[4], 'accepted_at', ARGV[5])
 if type(added) == 'table' and added.err then
   redis.call('HDEL', KEYS[2], ARGV[1])
   return redis.error_reply(added.err)
@@ -51,7 +69,6 @@ class QueueStore:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._keys = (settings.stream, _stream.claims_key(settings.stream))
         self._redis = _stream.connect(
             settings.redis_url,
             max_connections=settings.pool_max,
@@ -70,7 +87,9 @@ class QueueStore:
     async def create(self, signup: SignupRequest) -> dict[str, object]:
         accepted_at = datetime.now(UTC)
         token = secrets.token_hex(8)
+        claims, field = _stream.claim_slot(self._settings.stream, signup.email)
         args = (
+            field,
             signup.email,
             signup.first_name,
             signup.last_name,
@@ -79,9 +98,9 @@ class QueueStore:
             self._settings.max_backlog,
         )
         try:
-            outcome, backlog = await self._accept(keys=self._keys, args=args)
+            outcome, backlog = await self._accept(keys=(self._settings.stream, claims), args=args)
         except RedisError as exc:
-            raise StoreUnavailable(f"redis: {exc}") from exc
+            raise self._failure(exc) from exc
         if outcome == DUPLICATE:
             raise DuplicateEmail
         self._backlog = int(backlog)
@@ -105,10 +124,18 @@ class QueueStore:
 
     async def status(self, email: str) -> Status | None:
         try:
-            claim = await self._redis.hget(self._keys[1], email)
+            claim = await self._redis.hget(*_stream.claim_slot(self._settings.stream, email))
         except RedisError as exc:
             raise StoreUnavailable(f"redis: {exc}") from exc
         return _stream.status_of(claim)
+
+    def _failure(self, exc: RedisError) -> StoreUnavailable | StoreFull:
+        refusing = isinstance(exc, OutOfMemoryError | ReadOnlyError | BusyLoadingError) or (
+            isinstance(exc, ResponseError) and str(exc).startswith("MISCONF")
+        )
+        if refusing:
+            return StoreFull(self._settings.retry_after_seconds, f"redis refuses writes: {exc}")
+        return StoreUnavailable(f"redis: {exc}")
 
     def sample_metrics(self) -> None:
         metrics.QUEUE_BACKLOG_SEEN.set(self._backlog)
