@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import select
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -14,6 +17,21 @@ from signup import metrics
 from signup.config import Settings
 from signup.stores.base import DuplicateEmail, Overloaded, Status, StoreUnavailable
 from signup.validation import SignupRequest
+
+
+def closed_by_server(conn: psycopg.AsyncConnection) -> bool:
+    """Whether the server side of this idle connection is gone, found without sending anything.
+
+    An idle connection has nothing to read, so a readable socket means the server closed it
+    (PgBouncer or PostgreSQL restarted: the kernel delivered its FIN) or sent a goodbye
+    before closing. One poll, no round trip.
+    """
+    if conn.closed or conn.broken:
+        return True
+    poller = select.poll()  # not select(): a busy worker may hold descriptors above 1023
+    poller.register(conn.pgconn.socket, select.POLLIN)
+    return bool(poller.poll(0))
+
 
 INSERT = """
 INSERT INTO users (email, first_name, last_name)
@@ -51,10 +69,35 @@ class PostgresStore:
     async def close(self) -> None:
         await self._pool.close()
 
+    @contextlib.asynccontextmanager
+    async def _connection(
+        self, wait: float | None = None
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pool connection whose server is still there.
+
+        After a PgBouncer or PostgreSQL restart every idle connection in the pool is dead, and
+        each would fail the request that next used it. A dead one is closed and handed back
+        (the pool opens a replacement) before anything is sent on it, so trying the next one
+        cannot do anything twice. What fails after the query was sent is not retried here: an
+        INSERT whose answer was lost may have committed, and only the client can resend it.
+        """
+        deadline = time.monotonic() + (self._settings.pool_timeout if wait is None else wait)
+        while True:
+            conn = await self._pool.getconn(timeout=max(0.0, deadline - time.monotonic()))
+            if not closed_by_server(conn):
+                break
+            await conn.close()
+            await self._pool.putconn(conn)
+        try:
+            async with conn:  # commit or roll back as the pool's own context manager does
+                yield conn
+        finally:
+            await self._pool.putconn(conn)
+
     async def create(self, signup: SignupRequest) -> dict[str, object]:
         waited = time.perf_counter()
         try:
-            async with self._pool.connection() as conn:
+            async with self._connection() as conn:
                 started = time.perf_counter()
                 metrics.POOL_WAIT.observe(started - waited)
                 try:
@@ -81,14 +124,14 @@ class PostgresStore:
 
     async def check_ready(self) -> None:
         try:
-            async with self._pool.connection(timeout=2.0) as conn:
+            async with self._connection(wait=2.0) as conn:
                 await conn.execute("SELECT 1 FROM users LIMIT 1")
         except (psycopg.Error, PoolTimeout, TooManyRequests) as exc:
             raise StoreUnavailable(str(exc)) from exc
 
     async def status(self, email: str) -> Status | None:
         try:
-            async with self._pool.connection() as conn:
+            async with self._connection() as conn:
                 cur = await conn.execute("SELECT 1 FROM users WHERE email = %s", (email,))
                 found = await cur.fetchone()
         except (psycopg.Error, PoolTimeout, TooManyRequests) as exc:
