@@ -13,6 +13,12 @@ STAMP := $(VENV)/.installed
 # make runs, so docker compose and the native runtime see the same values.
 -include .env
 export $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' .env 2>/dev/null)
+# SCALE_MODEL=1: every service under the scale model's small CPU quotas, as `make bench`
+# measures them (shared/scale-model.env; variables given on the command line still win).
+ifeq ($(SCALE_MODEL),1)
+include shared/scale-model.env
+export $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' shared/scale-model.env)
+endif
 # RUNTIME=docker|native forces a runtime; empty means docker when an engine answers.
 RUNTIME ?=
 export RUNTIME
@@ -59,7 +65,7 @@ up = $(if $(filter-out docker native,$(runtime)),$(bad_runtime))$(if $(filter do
 .PHONY: phase1 phase2 phase3
 phase1: ## start phase 1: the monolith (app + PostgreSQL) on 127.0.0.1:8080
 	@$(call up,phase1-monolith,$(LAB) --runtime native up phase1)
-phase2: ## start phase 2: nginx + app replicas (REPLICAS=3) + PgBouncer
+phase2: ## start phase 2: nginx + app replicas (REPLICAS=3) + PgBouncer (SCALE_MODEL=1: small quotas)
 	@$(call up,phase2-replicas,$(LAB) --runtime native up phase2)
 phase3: ## start phase 3: phase 2 + Redis stream + batch writer
 	@$(call up,phase3-queue,$(LAB) --runtime native up phase3)
@@ -99,8 +105,8 @@ load-test-target: $(STAMP) ## k6 open model: TARGET=1k|100k|1m signups at a fixe
 
 # --- numbers and pictures ---------------------------------------------------------------------
 .PHONY: bench report render
-bench: $(STAMP) ## measure every phase and its ceilings natively (QUICK=1: under 3 minutes)
-	$(PY) -m lab.bench $(if $(QUICK),--quick)
+bench: $(STAMP) ## measure the scale model, then the whole machine (QUICK=1: a smoke run; PART=scale|machine)
+	$(PY) -m lab.bench $(if $(filter 1,$(QUICK)),--quick) $(if $(PART),--part $(PART))
 report: $(STAMP) ## render every dashboard panel to PNG from Prometheus (OUT=folder)
 	$(PY) -m lab.report $(if $(OUT),--out $(OUT))
 render: $(STAMP) ## re-render the committed Docker configs from their templates

@@ -21,9 +21,9 @@ _HTML_REF = re.compile(r"<(?:a|img)\b[^>]*?\b(?:href|src)=\"([^\"]+)\"", re.IGNO
 _HTML_ID = re.compile(r"<a\b[^>]*?\b(?:id|name)=\"([^\"]+)\"", re.IGNORECASE)
 # `<!-- numbers from results/X.json -->`; `... results/X.json phase3 -->` for a table whose rows
 # are the services of one phase; `... phase3/search -->` (or http_ceiling/search) for the rates
-# the bench offered it.
+# the bench offered it; `... scale -->` for the scale model's points, bursts and goals.
 _MARKER = re.compile(
-    r"<!--\s*numbers from (\S+)(?:\s+((?:phase\d|http_ceiling)(?:/search)?))?\s*-->"
+    r"<!--\s*numbers from (\S+)(?:\s+(scale|(?:phase\d|http_ceiling)(?:/search)?))?\s*-->"
 )
 
 

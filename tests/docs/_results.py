@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from lab.bench import _scale_report
+
 FREE_TEXT = frozenset({"how", "notes", "what"})
 
 
@@ -119,6 +121,22 @@ def service_row(results: dict[str, Any], phase: str, service: str) -> dict[str, 
     for rate in (1_667, 10_000, 50_000):
         row[f"cores at {rate:,}/s"] = n(rate * per_1k / 1000, 1)
     return row
+
+
+def scale_row(results: dict[str, Any], key: str) -> dict[str, str]:
+    """Column -> expected text for a row of the scale model: a point (`phase2 x3`), a burst
+    (`phase3 burst`) or a goal (its text), in the bench's own cell formats."""
+    scale = results["scale_model"]
+    phase, _, rest = key.partition(" ")
+    if rest == "burst" and (scale.get("burst") or {}).get(phase):
+        return _scale_report.burst_cells(scale["burst"][phase])
+    for point in scale["phases"].get(phase, []):
+        if rest == f"x{point['replicas']}":
+            return _scale_report.point_cells(point)
+    for goal in scale.get("goals", []):
+        if goal["goal"] == key:
+            return _scale_report.goal_cells(goal)
+    raise KeyError(f"no row {key!r} in the scale model's results")
 
 
 def search_row(results: dict[str, Any], name: str, rate: str) -> dict[str, str]:

@@ -218,7 +218,9 @@ def check_table(page: Path, table: _markdown.Table) -> list[str]:
     for row in table.rows:
         key = _results.plain(row[0])
         try:
-            if table.scope.endswith("/search"):
+            if table.scope == "scale":
+                expected = _results.scale_row(data, key)
+            elif table.scope.endswith("/search"):
                 expected = _results.search_row(data, table.scope.split("/")[0], key)
             elif table.scope:
                 expected = _results.service_row(data, table.scope, key)

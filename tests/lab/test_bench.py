@@ -23,8 +23,8 @@ import pytest
 from matplotlib import image
 
 from lab import _cgroup, topology
-from lab.bench import _plan, _targets
-from lab.bench._probe import Histogram
+from lab.bench import _plan, _scale, _scale_report, _targets, _walls
+from lab.bench._probe import Counters, Histogram
 from lab.topology import load
 from tests.conftest import child_env
 
@@ -39,6 +39,14 @@ def test_search_multiplies_until_a_step_breaks_then_bisects() -> None:
     assert _plan.next_rate(plan, [2000, 2100], [2200]) is None  # within 10 %
     assert _plan.next_rate(plan, [], [250]) == 62  # even the first broke: look lower
     assert _plan.next_rate(plan, list(range(1, 13)), []) is None  # step budget spent
+
+
+def test_a_search_can_start_from_a_prediction() -> None:
+    plan = _plan.SCALE
+    assert _plan.next_rate(plan, [], [], start=540) == 540
+    assert _plan.next_rate(plan, [540], [], start=540) == round(540 * plan.factor)
+    # The prediction broke: look below it by the same steps the search climbs with.
+    assert _plan.next_rate(plan, [], [540], start=540) == round(540 / plan.factor**2)
 
 
 def test_quick_search_stays_within_its_budget() -> None:
@@ -57,6 +65,72 @@ def test_histogram_quantile_interpolates_like_prometheus() -> None:
     earlier = Histogram({0.1: 50, 0.5: 50, 1.0: 50, math.inf: 50})
     assert hist.minus(earlier).quantile(0.5) == pytest.approx(0.35)  # rank 25 of 40 in (0.1, 0.5]
     assert Histogram({math.inf: 0}).quantile(0.5) is None
+
+
+def _counters(cpu: dict[str, float], throttled: dict[str, float]) -> Counters:
+    return Counters(
+        cpu_seconds=cpu,
+        periods={s: 1000.0 for s in cpu},
+        throttled_periods=throttled,
+        throttled_seconds={s: t / 100 for s, t in throttled.items()},
+        quota_cores={"app": 0.3, "db": 0.15},
+    )
+
+
+def test_the_wall_is_the_service_at_its_quota_with_its_counters_as_evidence() -> None:
+    before = _counters({"app": 10.0, "db": 5.0}, {"app": 0.0, "db": 0.0})
+    # Over 10 s: the app used 0.2 of its 0.3 cores, the database 0.145 of 0.15.
+    after = _counters({"app": 12.0, "db": 6.45}, {"app": 100.0, "db": 700.0})
+    load = _walls.service_load(before, after, 10.0)
+    assert load["db"]["used"] == pytest.approx(0.967, abs=0.001)
+    assert load["app"]["throttled_share"] is None  # periods did not advance in this fake
+    wall = _walls.limiter(load, machine_cores=0.9, cores=2)
+    assert wall["service"] == "db"
+    assert "0.145 of its 0.15 cores" in wall["evidence"]
+
+
+def test_without_a_service_at_its_quota_a_full_machine_is_named_else_nothing() -> None:
+    load = {"app": {"cores": 0.1, "quota_cores": 0.3, "used": 0.33, "throttled_share": 0.0}}
+    assert _walls.limiter(load, machine_cores=1.9, cores=2)["service"] == "machine"
+    nothing = _walls.limiter(load, machine_cores=0.8, cores=2)
+    assert nothing["service"] is None
+    assert "busiest: app at 33%" in nothing["evidence"]
+
+
+def test_the_scale_model_profile_is_the_compose_variables_it_sets(tmp_path: Path) -> None:
+    quotas = _scale.profile()
+    assert quotas["LAB_CPU_PERIOD_US"] == "10000"
+    for phase in ("phase1", "phase2", "phase3"):
+        target = _scale.target(phase, 2, quotas)
+        topology = target.topology()
+        assert topology["db"].cpus == float(quotas["DB_CPUS"])  # the same database everywhere
+        assert topology["app"].cpus == float(quotas["APP_CPUS"])
+    bad = tmp_path / "bad.env"
+    bad.write_text("# a comment\nDB_CPUS=0.1\nAPP_CPUS 0.1\n")
+    with pytest.raises(ValueError, match=r"bad.env:3: 'APP_CPUS 0.1' is not KEY=VALUE"):
+        _scale.profile(bad)
+
+
+def _point(replicas: int, rate: int, wall: str) -> dict[str, Any]:
+    return {"replicas": replicas, "sustained_rate": rate, "limited_by": wall}
+
+
+def test_scale_goals_read_the_sweeps_and_the_burst() -> None:
+    scale: dict[str, Any] = {
+        "phases": {
+            "phase2": [_point(1, 300, "app"), _point(2, 560, "app"), _point(3, 600, "db")],
+            "phase3": [_point(1, 290, "app"), _point(4, 1000, "redis")],
+        },
+        "burst": {
+            "phase3": {"acknowledged_share": 1.0, "within_slo": True, "rows": 9, "acknowledged": 9}
+        },
+    }
+    met = {g["goal"]: g["met"] for g in _scale_report.goals(scale)}
+    assert list(met.values()) == [True, True, True, True, True]
+    scale["phases"]["phase2"][-1]["limited_by"] = "app"
+    scale["burst"]["phase3"]["rows"] = 8
+    met = {g["goal"]: g["met"] for g in _scale_report.goals(scale)}
+    assert list(met.values()) == [True, False, True, True, False]
 
 
 def test_a_phase_that_does_not_exist_yet_is_skipped_with_its_reason(
@@ -139,6 +213,36 @@ def _check_measured(name: str, result: dict[str, Any]) -> None:
     assert 0 < result["k6_cpu_seconds_per_1k"] < 100
 
 
+def _check_scale_model(scale: dict[str, Any]) -> None:
+    """The shape a script may rely on, and what no run of any speed may break."""
+    assert scale["errors"] == {}
+    assert scale["quotas"] == _scale.profile()
+    assert len(scale["phases"]["phase1"]) == 1
+    for phase in ("phase2", "phase3"):
+        points = scale["phases"][phase]
+        assert [p["replicas"] for p in points] == list(range(1, len(points) + 1)), phase
+    for phase, points in scale["phases"].items():
+        for point in points:
+            assert point["sustained_rate"] > 0, (phase, point)
+            assert point["limited_by"] is None or isinstance(point["limited_by"], str)
+            assert point["evidence"]
+            assert point["cores"]["app"] > 0
+            assert 0 < point["k6_cores"] <= (os.cpu_count() or 1)
+            assert point["machine_cores"] > 0
+            step = point["evidence_step"]
+            assert step["load"]["db"]["quota_cores"] == float(scale["quotas"]["DB_CPUS"])
+    for phase in ("phase2", "phase3"):
+        burst = scale["burst"][phase]
+        assert burst["offered"] > 0
+        assert 0 < burst["acknowledged"] <= burst["offered"]
+        assert isinstance(burst["within_slo"], bool)
+        assert burst["rows"] >= burst["acknowledged"], f"{phase} lost acknowledged signups"
+        assert burst["timeline"]
+    # Phase 3 writes exactly what it acknowledged: nothing lost, nothing twice.
+    assert scale["burst"]["phase3"]["rows"] == scale["burst"]["phase3"]["acknowledged"]
+    assert len(scale["goals"]) == 5
+
+
 @pytest.mark.e2e
 def test_quick_bench_writes_json_table_and_plots(tmp_path: Path, server_tmp: Path) -> None:
     out, tmp = tmp_path / "results", server_tmp
@@ -180,11 +284,13 @@ def test_quick_bench_writes_json_table_and_plots(tmp_path: Path, server_tmp: Pat
         assert phase3["drain"]["backlog"] > 0
         assert phase3["drain"]["rows_per_s"] > 0
     assert len(results["goals"]) == 4
+    _check_scale_model(results["scale_model"])
 
     table = json_file.with_suffix(".md").read_text()
     assert "QUICK SMOKE RUN" in table
     assert "| phase1 |" in table
-    for suffix in ("throughput", "latency", "phases"):
+    assert "## Scale model: each phase's wall" in table
+    for suffix in ("throughput", "latency", "phases", "replicas", "burst", "machine"):
         png = json_file.with_name(json_file.stem + f"-{suffix}.png")
         assert png.name in table
         assert image.imread(png).shape[0] > 100  # a real image, not an empty file
@@ -196,7 +302,7 @@ def test_quick_bench_writes_json_table_and_plots(tmp_path: Path, server_tmp: Pat
 @pytest.mark.e2e
 def test_ctrl_c_stops_everything_the_bench_started(tmp_path: Path, server_tmp: Path) -> None:
     out, tmp = tmp_path / "results", server_tmp
-    bench = _bench(out, tmp, "--phases", "phase1")
+    bench = _bench(out, tmp, "--part", "machine", "--phases", "phase1")
     assert bench.stdout is not None
     seen = []
     for line in bench.stdout:  # wait for a real condition: k6 is offering load
@@ -213,7 +319,8 @@ def test_ctrl_c_stops_everything_the_bench_started(tmp_path: Path, server_tmp: P
     assert "interrupted" in rest
     assert _alive(started) == []
     assert _leftovers(tmp) == []
-    # The run's cgroups are named after the bench's pid (see _targets.measure).
+    # The run's cgroups, k6's among them, are named after the bench's pid (_targets, _steps).
     assert list(_cgroup.ROOT.glob(f"**/signup-lab/*-{bench.pid}")) == []
+    assert list(_cgroup.ROOT.glob(f"**/signup-lab/k6-{bench.pid}")) == []
     assert list(tmp.iterdir()) == []
     assert not out.exists(), "an interrupted bench must not write results"

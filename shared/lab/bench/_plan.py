@@ -1,7 +1,8 @@
 """How long the bench measures, and what counts as holding the SLO.
 
 One place for every duration, so `--quick` (CI: under 3 minutes, numbers are only a smoke
-test) and the full run (about 20 minutes, at most 30) differ only here.
+test) and the full run (under 45 minutes) differ only here. The scale model (every service
+under a small quota) and the whole-machine run have a plan each.
 """
 
 from __future__ import annotations
@@ -32,16 +33,23 @@ class Plan:
     copy_batch: int
     drain_seconds: int  # phase 3: load offered while the writer is paused
     settle_timeout: float  # waiting for a backlog to drain between steps
+    max_replicas: int = 1  # the scale model's sweeps: at most this many app replicas
+    gain: float = 1.1  # ... and only while one more replica adds at least 10 %
+    burst_seconds: int = 0  # the burst: this long at BURST_FACTOR x phase 2's best
 
 
+# The burst offers this many times phase 2's best sustained rate.
+BURST_FACTOR = 1.5
+
+# The whole machine, every service under the compose file's own limits.
 FULL = Plan(
     quick=False,
-    step_seconds=15,
-    confirm_seconds=30,
+    step_seconds=10,
+    confirm_seconds=20,
     runs=3,
-    start_rate=250,
+    start_rate=400,
     factor=2.0,
-    max_search_steps=10,
+    max_search_steps=8,
     precision=1.1,
     max_rate=40_000,
     pgbench_seconds=20,
@@ -50,6 +58,28 @@ FULL = Plan(
     copy_batch=5000,
     drain_seconds=20,
     settle_timeout=180,
+)
+
+# The scale model: each point starts its search near the rate predicted from the replica
+# count before it, so a few short steps find it; the walls are low, so steps are cheap.
+SCALE = Plan(
+    quick=False,
+    step_seconds=10,
+    confirm_seconds=15,
+    runs=3,
+    start_rate=150,
+    factor=1.4,
+    max_search_steps=7,
+    precision=1.08,
+    max_rate=40_000,
+    pgbench_seconds=0,
+    pgbench_clients=0,
+    copy_seconds=0,
+    copy_batch=0,
+    drain_seconds=0,
+    settle_timeout=120,
+    max_replicas=8,
+    burst_seconds=60,
 )
 
 QUICK = Plan(
@@ -70,25 +100,48 @@ QUICK = Plan(
     settle_timeout=60,
 )
 
+SCALE_QUICK = Plan(
+    quick=True,
+    step_seconds=3,
+    confirm_seconds=3,
+    runs=1,
+    start_rate=100,
+    factor=2.0,
+    max_search_steps=2,
+    precision=3.0,
+    max_rate=40_000,
+    pgbench_seconds=0,
+    pgbench_clients=0,
+    copy_seconds=0,
+    copy_batch=0,
+    drain_seconds=0,
+    settle_timeout=60,
+    max_replicas=2,
+    burst_seconds=4,
+)
 
-def next_rate(plan: Plan, held: list[int], broke: list[int]) -> int | None:
+
+def next_rate(
+    plan: Plan, held: list[int], broke: list[int], start: int | None = None
+) -> int | None:
     """The next rate to offer in the search, or None when it is done.
 
-    Multiply while every step holds; once one breaks, bisect (geometrically) between the
-    highest that held and the lowest that broke until they are `precision` apart.
+    Start at `start` (a prediction, say from the replica count before) or the plan's first
+    rate; multiply while every step holds; once one breaks, bisect (geometrically) between
+    the highest that held and the lowest that broke until they are `precision` apart.
     """
     if len(held) + len(broke) >= plan.max_search_steps:
         return None
     low = max(held, default=0)
     if not broke:
         if not held:
-            return plan.start_rate
+            return start or plan.start_rate
         rate = round(low * plan.factor)
         return rate if rate <= plan.max_rate else None
     high = min(broke)
     if low == 0:
-        # Even the first rate broke the SLO: look below it.
-        rate = high // 4
+        # Even the first rate broke the SLO: look well below it.
+        rate = round(high / plan.factor**2)
         return rate if rate >= 10 else None
     if high / low <= plan.precision:
         return None

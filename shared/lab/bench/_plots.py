@@ -114,7 +114,9 @@ def phases(results: dict[str, Any], path: Path) -> None:
 
 def draw(results: dict[str, Any], folder: Path, stem: str) -> dict[str, str]:
     """Write the three PNGs; return {title: file name} for the Markdown."""
-    made = {}
+    made: dict[str, str] = {}
+    if not _targets(results):
+        return made  # the whole-machine part did not run
     for title, suffix, plot in (
         ("throughput over time", "throughput", throughput),
         ("latency against offered rate", "latency", latency),

@@ -43,6 +43,68 @@ def cpu_by_service(containers_url: str) -> dict[str, float]:
     return dict(totals)
 
 
+@dataclass(frozen=True)
+class Counters:
+    """Per compose service (replicas summed): the cgroup counters the supervisor exports."""
+
+    cpu_seconds: dict[str, float]
+    periods: dict[str, float]
+    throttled_periods: dict[str, float]
+    throttled_seconds: dict[str, float]
+    quota_cores: dict[str, float]  # the service's quota times its replicas
+
+
+_COUNTERS = {
+    "container_cpu_usage_seconds_total": "cpu_seconds",
+    "container_cpu_cfs_periods_total": "periods",
+    "container_cpu_cfs_throttled_periods_total": "throttled_periods",
+    "container_cpu_cfs_throttled_seconds_total": "throttled_seconds",
+}
+
+
+def counters(containers_url: str) -> Counters:
+    text = fetch(f"{containers_url}/metrics")
+    found: dict[str, dict[str, float]] = {field: defaultdict(float) for field in _COUNTERS.values()}
+    quota: dict[str, dict[str, float]] = defaultdict(dict)
+    period: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            service = sample.labels.get(SERVICE_LABEL)
+            if service is None:
+                continue
+            if sample.name in _COUNTERS:
+                found[_COUNTERS[sample.name]][service] += float(sample.value)
+            elif sample.name == "container_spec_cpu_quota":
+                quota[service][sample.labels["name"]] = float(sample.value)
+            elif sample.name == "container_spec_cpu_period":
+                period[service] = float(sample.value)
+    cores = {
+        service: sum(per_replica.values()) / period[service]
+        for service, per_replica in quota.items()
+        if period.get(service)
+    }
+    return Counters(**{k: dict(v) for k, v in found.items()}, quota_cores=cores)
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat: the whole machine,
+    k6 and everything else included."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is already in user)
+    total = sum(fields[:8])
+    return total - fields[3] - fields[4], total
+
+
+def by_label(urls: Iterable[str], name: str, label: str) -> dict[str, float]:
+    """A counter summed over processes, per value of one label."""
+    totals: dict[str, float] = defaultdict(float)
+    for url in urls:
+        for labels, value in samples(fetch(f"{url}/metrics"), name):
+            totals[labels.get(label, "")] += value
+    return dict(totals)
+
+
 def sum_metric(urls: Iterable[str], name: str) -> float:
     total = 0.0
     for url in urls:
@@ -92,10 +154,17 @@ class Histogram:
         return None
 
 
-def k6_requests(api: str) -> float | None:
-    """Requests k6 has completed so far, from its REST API (None before it listens)."""
-    try:
-        data = json.loads(fetch(f"{api}/v1/metrics/http_reqs", timeout=1.0))
-    except (OSError, ValueError):
-        return None
-    return float(data["data"]["attributes"]["sample"].get("count", 0.0))
+def k6_counts(api: str) -> tuple[float, float] | None:
+    """(requests completed, signups acknowledged) so far, from k6's REST API (None before it
+    listens)."""
+    counts = []
+    for metric in ("http_reqs", "signups_acknowledged"):
+        try:
+            data = json.loads(fetch(f"{api}/v1/metrics/{metric}", timeout=1.0))
+        except (OSError, ValueError):
+            # signups_acknowledged exists only once the first signup was acknowledged.
+            if metric == "http_reqs":
+                return None
+            data = {"data": {"attributes": {"sample": {}}}}
+        counts.append(float(data["data"]["attributes"]["sample"].get("count", 0.0)))
+    return counts[0], counts[1]

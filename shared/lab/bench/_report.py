@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Iterable
 from typing import Any
 
-from lab.bench import _plan
+from lab.bench import _plan, _scale_report
 from lab.bench._targets import Measurement, Target
 
 NOTE = (
@@ -78,6 +78,8 @@ def add_ratios(results: dict[str, Any]) -> None:
         phase["vs_postgres_inserts"] = _ratio(rate, pg.get("insert_rows_per_s"))
         phase["vs_postgres_copy"] = _ratio(rate, pg.get("copy_into_users_rows_per_s"))
     results["goals"] = goals(results)
+    if results.get("scale_model"):
+        results["scale_model"]["goals"] = _scale_report.goals(results["scale_model"])
 
 
 def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -128,13 +130,22 @@ def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
         f"({bench['cpu_model']}), load average at start {bench['load_average_start']}; "
         f"cgroups: {bench['cgroups']}.",
         "",
+    ]
+    lines += _scale_report.markdown(results)
+    if not results["phases"] and not results["ceilings"]:
+        lines += ["## Plots", ""]
+        lines += [f"![{title}]({path})" for title, path in plots.items()]
+        return "\n".join(lines) + "\n"
+    lines += [
+        "## Whole machine: every service under the compose file's own limits",
+        "",
         NOTE.format(cores=bench["cpu_count"]),
         "",
         f"SLO for a rate to count as sustained: p95 < {_plan.P95_MS:.0f} ms, errors < "
         f"{_plan.ERROR_RATE:.1%}, dropped arrivals < {_plan.DROPPED_SHARE:.0%} (open model), "
         f"median of {bench['plan']['runs']} runs of {bench['plan']['confirm_seconds']} s.",
         "",
-        "## Ceilings",
+        "### Ceilings",
         "",
         "| ceiling | rate | how |",
         "| --- | ---: | --- |",
@@ -160,7 +171,7 @@ def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
         ]
     lines += [
         "",
-        "## Phases",
+        "### Phases",
         "",
         "| phase | CPU budget | signups/s | per core | x HTTP ceiling | x pg inserts "
         "| p50 / p95 / p99 ms | CPU s per 1,000 signups | k6 CPU s / 1,000 |",
@@ -186,7 +197,7 @@ def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
         a2r, drain = p3.get("accept_to_row") or {}, p3.get("drain") or {}
         lines += [
             "",
-            "## Phase 3: from 202 to row",
+            "### Phase 3: from 202 to row",
             "",
             f"- time from 202 to row at {_n(p3['sustained_rate'])}/s: p50 "
             f"{_n(a2r.get('p50_s'), 3)} s, p95 {_n(a2r.get('p95_s'), 3)} s "
@@ -195,7 +206,7 @@ def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
             f"{_n(drain.get('rows_per_s'))} rows/s (writers stopped while k6 filled the stream, "
             "then started again)",
         ]
-    lines += ["", "## Goals (issue 6)", "", "| goal | measured | met |", "| --- | ---: | --- |"]
+    lines += ["", "### Goals", "", "| goal | measured | met |", "| --- | ---: | --- |"]
     for g in results["goals"]:
         met = {True: "yes", False: "**no**", None: "not measured"}[g["met"]]
         if g["met"] is False and g["bound"]:

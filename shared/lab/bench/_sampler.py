@@ -1,16 +1,21 @@
 """A background thread that samples, once a second, what the plots show over time.
 
-Requests k6 completed (its REST API) and CPU seconds per service (the supervisor's cgroup
-series), stamped with the rate being offered, for the throughput-over-time plot.
+Requests k6 completed (its REST API), CPU seconds per service (the supervisor's cgroup
+series) and the machine's busy cores, stamped with the rate being offered, for the plots over
+time. A `probe` (set by the burst) adds figures of its own: the queue's backlog, the rows.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lab.bench import _probe
+
+_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -19,6 +24,9 @@ class Sample:
     offered: float  # arrivals per second k6 was asked for (0 between steps)
     achieved: float  # requests per second k6 completed since the previous sample
     cpu: dict[str, float]  # cores used per service since the previous sample
+    machine: float = 0.0  # busy cores of the whole machine since the previous sample
+    acknowledged: float = 0.0  # signups per second k6 saw acknowledged (201/202)
+    extra: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -31,6 +39,7 @@ class Sampler:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _origin: float = field(default_factory=time.monotonic)
+    probe: Callable[[], dict[str, float]] | None = None
 
     def __enter__(self) -> Sampler:
         self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
@@ -52,23 +61,36 @@ class Sampler:
 
     def _run(self) -> None:
         last_t = time.monotonic()
-        last_reqs: float | None = None
+        last: tuple[float, float] | None = None  # k6's requests and acknowledged signups
         last_api: str | None = None
-        last_cpu = self._cpu()
+        last_cpu, last_busy = self._cpu(), _probe.machine_jiffies()[0]
         while not self._stop.wait(self.interval):
             now = time.monotonic()
             api = self._api
-            reqs = _probe.k6_requests(api) if api else None
+            counts = _probe.k6_counts(api) if api else None
             if api != last_api:
-                last_reqs, last_api = None, api  # a new k6 process counts from zero
-            cpu = self._cpu()
+                last, last_api = None, api  # a new k6 process counts from zero
+            cpu, busy = self._cpu(), _probe.machine_jiffies()[0]
             dt = now - last_t
-            achieved = 0.0
-            if reqs is not None and last_reqs is not None:
-                achieved = max(0.0, reqs - last_reqs) / dt
+            achieved = acknowledged = 0.0
+            if counts is not None and last is not None:
+                achieved = max(0.0, counts[0] - last[0]) / dt
+                acknowledged = max(0.0, counts[1] - last[1]) / dt
             cores = {s: max(0.0, v - last_cpu.get(s, v)) / dt for s, v in cpu.items()}
-            self.samples.append(Sample(self.now(), self._offered if api else 0.0, achieved, cores))
-            last_t, last_reqs, last_cpu = now, reqs if reqs is not None else last_reqs, cpu
+            probe = self.probe
+            self.samples.append(
+                Sample(
+                    self.now(),
+                    self._offered if api else 0.0,
+                    achieved,
+                    cores,
+                    machine=round((busy - last_busy) / _TICKS / dt, 3),
+                    acknowledged=acknowledged,
+                    extra=probe() if probe is not None else {},
+                )
+            )
+            last_t, last_cpu, last_busy = now, cpu, busy
+            last = counts if counts is not None else last
 
     def _cpu(self) -> dict[str, float]:
         try:

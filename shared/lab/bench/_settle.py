@@ -9,6 +9,7 @@ database CPU inside the measured window; the rows are counted once, at the end (
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import psycopg
@@ -36,13 +37,19 @@ class Settler:
             return False
         return self.redis is None or int(self.redis.xlen(self.stream)) == 0
 
-    def after(self, step: Step) -> None:
+    def backlog(self) -> int:
+        return 0 if self.redis is None else int(self.redis.xlen(self.stream))
+
+    def after(self, step: Step) -> Step:
+        """The step with the backlog it left (phase 3), once that backlog is written."""
         self.acknowledged += step.acknowledged
+        step = dataclasses.replace(step, backlog=self.backlog())
         deadline = time.monotonic() + self.timeout
         while not self._idle():
             if time.monotonic() > deadline:
                 raise TimeoutError(f"work not finished {self.timeout:.0f}s after the step")
             time.sleep(0.05)  # polling a real condition, bounded by the deadline
+        return step
 
     def rows(self) -> int:
         with psycopg.connect(self.stack.database_url(), connect_timeout=5) as conn:

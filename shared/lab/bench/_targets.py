@@ -18,7 +18,7 @@ from lab.bench._plan import Plan, next_rate
 from lab.bench._progress import Progress
 from lab.bench._sampler import Sampler
 from lab.bench._settle import Settler
-from lab.bench._steps import Runner, Step
+from lab.bench._steps import K6Group, Runner, Step
 from lab.components import BUILDERS, SKIPPED
 from lab.stack import Stack, running
 from lab.topology import PHASES, REPO, Topology, TopologyError, load, load_compose
@@ -45,6 +45,11 @@ class Target:
     title: str
     environment: dict[str, dict[str, str]] = field(default_factory=dict)
     leave_out: tuple[str, ...] = ()  # beyond the observers
+    # Compose variables of this run (REPLICAS, the scale model's quotas, LAB_CPU_PERIOD_US).
+    variables: dict[str, str] = field(default_factory=dict)
+
+    def topology(self) -> Topology:
+        return load(self.phase, {**os.environ, **self.variables})
 
     @property
     def expects(self) -> str:
@@ -72,7 +77,7 @@ def unavailable(target: Target) -> str | None:
         shown = compose.relative_to(REPO) if compose.is_relative_to(REPO) else compose
         return f"{shown} does not exist yet"
     try:
-        topology = load(target.phase)
+        topology = target.topology()
     except (TopologyError, OSError, ValueError) as exc:
         return f"its compose file does not load: {exc}"
     missing = [
@@ -87,7 +92,7 @@ def unavailable(target: Target) -> str | None:
 
 def resources(target: Target) -> tuple[dict[str, dict[str, Any]], float, tuple[str, ...]]:
     """(services with replicas and limits, total CPU budget in cores, services left out)."""
-    topology = load(target.phase)
+    topology = target.topology()
     skip = (*observers(topology), *target.leave_out)
     services = {
         name: {"replicas": s.replicas, "cpus": s.cpus, "memory_bytes": s.memory}
@@ -107,32 +112,53 @@ class Measurement:
     extras: dict[str, Any] = field(default_factory=dict)
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def wall(self) -> Step | None:
+        """The step that shows what stopped the rate: the lowest one above it that broke the
+        SLO, else the last confirming run (nothing above was tried)."""
+        above = [s for s in self.steps if not s.held and s.rate > self.sustained_rate]
+        if above:
+            return min(above, key=lambda s: s.rate)
+        return self.confirm[-1] if self.confirm else None
+
+
+Inside = Callable[[Stack, Runner, Measurement], dict[str, Any]]
+
 
 def measure(
     target: Target,
     plan: Plan,
     progress: Progress,
     work: Path,
+    k6: K6Group,
     *,
-    inside: Callable[[Stack, Runner], dict[str, Any]] | None = None,
+    start: int | None = None,
+    inside: Inside | None = None,
 ) -> Measurement:
-    """Run the search and the confirming runs; `inside` measures more on the same stack."""
+    """Run the search (from `start`, else the plan's first rate) and the confirming runs;
+    `inside` measures more on the same stack."""
     _, _, skip = resources(target)
     result = Measurement()
     progress.step(f"starting {target.name} natively under its compose limits")
     # The folder's name names the run's cgroups: unique, so a test's stack never shares them.
     folder = work / f"bench-{target.name}-{os.getpid()}"
-    with running(target.phase, folder, environment=target.environment, skip=skip) as stack:
+    with running(
+        target.phase,
+        folder,
+        variables=target.variables,
+        environment=target.environment,
+        skip=skip,
+    ) as stack:
         containers = f"http://127.0.0.1:{stack.ctx.ports.containers}"
         with Sampler(containers) as sampler:
-            runner = Runner(stack.url, target.expects, work / "k6", sampler, target.name)
+            runner = Runner(stack.url, target.expects, work / "k6", sampler, target.name, k6)
             settle = Settler(
                 stack, has_db="db" not in target.leave_out, timeout=plan.settle_timeout
             )
-            warm = max(10, plan.start_rate // 2)
+            warm = max(10, (start or plan.start_rate) // 2)
             progress.step(f"warming up at {warm}/s for {plan.step_seconds}s (not counted)")
             settle.after(runner.run(warm, plan.step_seconds))
-            _search(plan, progress, runner, settle, result)
+            _search(plan, progress, runner, settle, result, start)
             _confirm(plan, progress, runner, settle, result, stack)
             if target.name == "phase3" and result.sustained_rate:
                 result.extras.update(
@@ -141,27 +167,37 @@ def measure(
             # Before `inside` adds rows of its own (the PostgreSQL ceilings).
             result.extras["rows_check"] = settle.check()
             if inside is not None:
-                result.extras.update(inside(stack, runner))
+                result.extras.update(inside(stack, runner, result))
         result.timeline = [
-            {"t": s.t, "offered": s.offered, "achieved": round(s.achieved, 1), "cpu": s.cpu}
+            {
+                "t": s.t,
+                "offered": s.offered,
+                "achieved": round(s.achieved, 1),
+                "cpu": s.cpu,
+                "machine": s.machine,
+            }
             for s in sampler.samples
         ]
     return result
 
 
 def _search(
-    plan: Plan, progress: Progress, runner: Runner, settle: Settler, m: Measurement
+    plan: Plan,
+    progress: Progress,
+    runner: Runner,
+    settle: Settler,
+    m: Measurement,
+    start: int | None,
 ) -> None:
     held: list[int] = []
     broke: list[int] = []
-    while (rate := next_rate(plan, held, broke)) is not None:
+    while (rate := next_rate(plan, held, broke, start)) is not None:
         progress.step(
             f"search step {len(m.steps) + 1}: offering {rate}/s for {plan.step_seconds}s "
             f"(does p95 < {_plan.P95_MS:.0f} ms, errors < {_plan.ERROR_RATE:.1%}, "
             f"dropped < {_plan.DROPPED_SHARE:.0%} hold?)"
         )
-        step = runner.run(rate, plan.step_seconds)
-        settle.after(step)
+        step = settle.after(runner.run(rate, plan.step_seconds))
         progress.result(step.describe())
         m.steps.append(step)
         (held if step.held else broke).append(rate)
@@ -189,8 +225,8 @@ def _confirm(
                 "(latency percentiles and CPU seconds per service at the rate found)"
             )
             before = _probe.cpu_by_service(containers)
-            step = runner.run(rate, plan.confirm_seconds)
-            settle.after(step)  # phase 3: the writer's work for these signups counts too
+            # phase 3: the writer's work for these signups counts too
+            step = settle.after(runner.run(rate, plan.confirm_seconds))
             after = _probe.cpu_by_service(containers)
             progress.result(step.describe())
             runs.append(step)

@@ -1,7 +1,14 @@
-"""The bench from start to end: ceilings, phases, then the JSON, Markdown and plots.
+"""The bench from start to end: the scale model, then the whole machine, then the JSON,
+Markdown and plots.
+
+First the scale model (lab.bench._scale): every service under a small CPU quota, so each
+phase's own wall shows. Then the whole machine: every service under the compose file's own
+limits, with the ceilings (HTTP without a database, PostgreSQL insert and COPY rates), which
+measures this machine with its load generator on it, and says so.
 
 Everything it starts lives in one temporary folder on free ports and is stopped on the way
-out, also on Ctrl-C or SIGTERM (both become KeyboardInterrupt, so every `with` unwinds).
+out, also on Ctrl-C or SIGTERM (both become KeyboardInterrupt, so every `with` unwinds); k6
+runs in a cgroup of its own, emptied on the way out too.
 """
 
 from __future__ import annotations
@@ -23,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from lab import _cgroup, _k6
-from lab.bench import _plan, _plots, _postgres, _report
+from lab.bench import _plan, _plots, _postgres, _report, _scale, _scale_plots
 from lab.bench._plan import Plan
 from lab.bench._progress import Progress
-from lab.bench._steps import Runner, StepFailed
+from lab.bench._steps import K6Group, Runner, StepFailed, k6_group
 from lab.bench._targets import HTTP_CEILING, PHASE_TARGETS, Target, measure, resources, unavailable
 from lab.postgres import bindir
 from lab.stack import Stack
@@ -74,7 +81,7 @@ def host_facts(plan: Plan) -> dict[str, Any]:
 
 
 def postgres_ceilings(plan: Plan, progress: Progress, work: Path, phase: str) -> Any:
-    def inside(stack: Stack, runner: Runner) -> dict[str, Any]:
+    def inside(stack: Stack, runner: Runner, _m: object) -> dict[str, Any]:
         url = stack.database_url()
         inserts, staging, through = [], [], []
         for i in range(plan.runs):
@@ -116,7 +123,12 @@ def postgres_ceilings(plan: Plan, progress: Progress, work: Path, phase: str) ->
 
 
 def run_target(
-    target: Target, plan: Plan, progress: Progress, work: Path, inside: Any = None
+    target: Target,
+    plan: Plan,
+    progress: Progress,
+    work: Path,
+    k6: K6Group,
+    inside: Any = None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(the target's result, the PostgreSQL ceilings if measured inside it)."""
     reason = unavailable(target)
@@ -125,7 +137,7 @@ def run_target(
         return {"title": target.title, "status": "skipped", "reason": reason}, None
     services, budget, _ = resources(target)
     try:
-        m = measure(target, plan, progress, work, inside=inside)
+        m = measure(target, plan, progress, work, k6, inside=inside)
     except (StartError, StepFailed, TimeoutError, _postgres.PgbenchFailed) as exc:
         progress.warn(f"{target.name} failed: {exc}")
         return {"title": target.title, "status": "failed", "error": str(exc)}, None
@@ -142,19 +154,41 @@ def run_target(
     return result, m.extras.get("postgres")
 
 
-def collect(plan: Plan, progress: Progress, work: Path, phases: list[str]) -> dict[str, Any]:
+def collect(
+    plans: tuple[Plan, Plan], progress: Progress, work: Path, phases: list[str], parts: set[str]
+) -> dict[str, Any]:
+    scale_plan, plan = plans
     results: dict[str, Any] = {"bench": host_facts(plan), "ceilings": {}, "phases": {}}
+    results["bench"]["scale_plan"] = dataclasses.asdict(scale_plan)
+    with k6_group() as k6:
+        if "scale" in parts:
+            results["scale_model"] = _scale.collect(scale_plan, progress, work, k6)
+        if "machine" in parts:
+            whole_machine(results, plan, progress, work, phases, k6)
+    results["bench"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    _report.add_ratios(results)
+    return results
+
+
+def whole_machine(
+    results: dict[str, Any],
+    plan: Plan,
+    progress: Progress,
+    work: Path,
+    phases: list[str],
+    k6: K6Group,
+) -> None:
     progress.section(
-        "HTTP ceiling",
-        "phase 1's app with SIGNUP_STORE=none: what the same workers, limits and load "
-        "generator reach when nothing is stored",
+        "whole machine: HTTP ceiling",
+        "phase 1's app with SIGNUP_STORE=none, under the compose file's own limits: what the "
+        "same workers and load generator reach when nothing is stored",
     )
-    results["ceilings"]["http"], _ = run_target(HTTP_CEILING, plan, progress, work)
+    results["ceilings"]["http"], _ = run_target(HTTP_CEILING, plan, progress, work, k6)
     pg_phase = "phase1" if "phase1" in phases else phases[0] if phases else None
     for name in phases:
         target = PHASE_TARGETS[name]
         progress.section(
-            target.title,
+            f"whole machine: {target.title}",
             "highest arrival rate within the SLO, latency and CPU per signup at that rate"
             + (
                 "; then PostgreSQL's own insert and COPY rates on its database"
@@ -163,12 +197,9 @@ def collect(plan: Plan, progress: Progress, work: Path, phases: list[str]) -> di
             ),
         )
         inside = postgres_ceilings(plan, progress, work, name) if name == pg_phase else None
-        results["phases"][name], pg = run_target(target, plan, progress, work, inside)
+        results["phases"][name], pg = run_target(target, plan, progress, work, k6, inside)
         if pg:
             results["ceilings"]["postgres"] = pg
-    results["bench"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    _report.add_ratios(results)
-    return results
 
 
 def write(results: dict[str, Any], out: Path) -> list[Path]:
@@ -176,7 +207,7 @@ def write(results: dict[str, Any], out: Path) -> list[Path]:
     host = "".join(c if c.isalnum() or c in "-." else "-" for c in bench["host"])
     stem = f"{bench['date']}-{host}" + ("-quick" if bench["quick"] else "")
     out.mkdir(parents=True, exist_ok=True)
-    plots = _plots.draw(results, out, stem)
+    plots = {**_scale_plots.draw(results, out, stem), **_plots.draw(results, out, stem)}
     json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
     json_path.write_text(json.dumps(results, indent=1) + "\n")
     md_path.write_text(_report.markdown(results, plots))
@@ -194,9 +225,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--phases",
         default=",".join(PHASE_TARGETS),
-        help="comma-separated phases to measure (default: all that exist)",
+        help="comma-separated phases of the whole-machine part (default: all that exist)",
+    )
+    parser.add_argument(
+        "--part",
+        choices=("all", "scale", "machine"),
+        default="all",
+        help="the scale model, the whole machine, or both (default)",
     )
     args = parser.parse_args(argv)
+    parts = {"scale", "machine"} if args.part == "all" else {args.part}
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     unknown = [p for p in phases if p not in PHASE_TARGETS]
     if unknown:
@@ -206,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     plan = _plan.QUICK if args.quick else _plan.FULL
+    scale_plan = _plan.SCALE_QUICK if args.quick else _plan.SCALE
     try:
         _k6.binary()
     except _k6.K6NotFound as exc:
@@ -213,20 +252,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     progress = Progress()
     signal.signal(signal.SIGTERM, _interrupt)
-    kind = (
-        "quick: seconds per step, a smoke test"
-        if plan.quick
-        else "full: about 20 minutes, at most 30"
-    )
-    print(
-        f"bench ({kind}): HTTP ceiling, {', '.join(phases)}, PostgreSQL insert and COPY ceilings; "
-        "k6 runs on this host and shares its cores",
-        flush=True,
-    )
+    kind = "quick: seconds per step, a smoke test" if plan.quick else "full: under 45 minutes"
+    what = []
+    if "scale" in parts:
+        what.append("the scale model (phases 1-3, app replicas added one by one, two bursts)")
+    if "machine" in parts:
+        what.append(
+            f"the whole machine (HTTP ceiling, {', '.join(phases)}, PostgreSQL insert and COPY "
+            "ceilings)"
+        )
+    print(f"bench ({kind}): {'; then '.join(what)}. k6 runs on this host", flush=True)
     started = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
-            results = collect(plan, progress, Path(tmp), phases)
+            results = collect((scale_plan, plan), progress, Path(tmp), phases, parts)
     except KeyboardInterrupt:
         progress.warn("interrupted: everything the bench started has been stopped")
         return 130
@@ -236,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in written:
         print(f"  {path}")
     failed = [n for n, r in results["phases"].items() if r.get("status") == "failed"]
+    failed += [f"scale model {n}" for n in results.get("scale_model", {}).get("errors", {})]
     if results["ceilings"].get("http", {}).get("status") == "failed":
         failed.append("http_ceiling")
     if failed:

@@ -1,0 +1,206 @@
+"""The scale model: every service under a small CPU quota, so each design meets its own wall.
+
+On a small machine shared with the load generator, the machine runs out first and every
+design looks the same. Here each service gets a quota (shared/scale-model.env: the same one
+for the database in every phase, one per app replica) and the quotas leave the machine room,
+so what runs out is a service: one app instance in phase 1, the database as phase 2 adds
+replicas, and whatever comes next once phase 3 takes the database out of the request path.
+
+Each phase is measured with 1, 2, 3 ... app replicas until one more adds less than
+`plan.gain`; at the last count of phases 2 and 3 a burst at 1.5x phase 2's best follows.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lab.bench import _burst, _plan
+from lab.bench._plan import Plan
+from lab.bench._progress import Progress
+from lab.bench._settle import Settler
+from lab.bench._steps import K6Group, Runner, StepFailed
+from lab.bench._targets import Measurement, Target, measure
+from lab.stack import Stack
+from lab.supervisor import StartError
+from lab.topology import REPO
+
+PROFILE = REPO / "shared" / "scale-model.env"
+TITLES = {
+    "phase1": "phase 1: one app, PostgreSQL",
+    "phase2": "phase 2: nginx, app replicas, PgBouncer, PostgreSQL",
+    "phase3": "phase 3: phase 2's path into a Redis stream, a batch writer behind it",
+}
+
+
+def profile(path: Path = PROFILE) -> dict[str, str]:
+    """The quotas: KEY=VALUE lines (comments and blank lines allowed), as compose reads them."""
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.isidentifier() or not value:
+            raise ValueError(f"{path}:{number}: {line!r} is not KEY=VALUE")
+        values[key] = value
+    return values
+
+
+def target(phase: str, replicas: int, quotas: dict[str, str]) -> Target:
+    variables = {**quotas, "REPLICAS": str(replicas)}
+    return Target(f"{phase}-x{replicas}", phase, TITLES[phase], variables=variables)
+
+
+@dataclass
+class Sweep:
+    phase: str
+    points: list[dict[str, Any]]
+    burst: dict[str, Any] | None = None
+
+    @property
+    def best(self) -> int:
+        return max((p["sustained_rate"] for p in self.points), default=0)
+
+
+def sweep(
+    phase: str,
+    plan: Plan,
+    progress: Progress,
+    work: Path,
+    k6: K6Group,
+    quotas: dict[str, str],
+    *,
+    burst_rate: Callable[[int], int] | None = None,
+    first_guess: int | None = None,
+) -> Sweep:
+    """Add app replicas one at a time while each adds at least `plan.gain`. `burst_rate`
+    (from the best rate so far) asks for a burst at the last replica count."""
+    result = Sweep(phase, [])
+    top = 1 if phase == "phase1" else plan.max_replicas
+    for replicas in range(1, top + 1):
+        best_before = result.best
+        if replicas == 1:
+            start = first_guess
+        else:
+            # One more replica, if the wall is still the app, adds a replica's worth.
+            last = result.points[-1]["sustained_rate"]
+            start = max(10, round(0.9 * last * replicas / (replicas - 1)))
+
+        def inside(
+            stack: Stack, runner: Runner, m: Measurement, n: int = replicas, best: int = best_before
+        ) -> Any:
+            last_one = n == top or (n > 1 and m.sustained_rate < plan.gain * best)
+            if not last_one or burst_rate is None or not m.sustained_rate:
+                return {}
+            rate = burst_rate(max(best, m.sustained_rate))
+            settle = Settler(stack, has_db=True, timeout=plan.settle_timeout)
+            return {"burst": _burst.burst(stack, runner, settle, plan, progress, rate)}
+
+        progress.note(f"-- {phase} with {replicas} app replica{'s' if replicas > 1 else ''}")
+        m = measure(
+            target(phase, replicas, quotas), plan, progress, work, k6, start=start, inside=inside
+        )
+        point = point_result(replicas, m)
+        result.points.append(point)
+        wall = point["limited_by"] or "nothing at its quota"
+        progress.result(f"{phase} x{replicas}: {m.sustained_rate:,}/s sustained, limited by {wall}")
+        if "burst" in m.extras:
+            result.burst = m.extras["burst"]
+        if replicas > 1 and m.sustained_rate < plan.gain * best_before:
+            progress.note(
+                f"one more replica added less than {plan.gain - 1:.0%}: {phase} stops growing"
+            )
+            break
+    return result
+
+
+def _median(values: list[float]) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
+def point_result(replicas: int, m: Measurement) -> dict[str, Any]:
+    """One point of a sweep, as the JSON keeps it."""
+    wall = m.wall
+    limit = wall.limited_by if wall else {"service": None, "evidence": "no step measured"}
+    runs = [r for r in m.confirm if r.acknowledged]
+    services = sorted({s for r in runs for s in r.load})
+    return {
+        "replicas": replicas,
+        "sustained_rate": m.sustained_rate,
+        "confirmed": m.confirmed,
+        "limited_by": limit["service"],
+        "evidence": limit["evidence"],
+        "evidence_step": {"rate": wall.rate, "held": wall.held, "load": wall.load}
+        if wall
+        else None,
+        "latency_ms": {
+            "p50": _median([r.p50_ms for r in runs if r.p50_ms is not None]),
+            "p95": _median([r.p95_ms for r in runs if r.p95_ms is not None]),
+            "p99": _median([r.p99_ms for r in runs if r.p99_ms is not None]),
+        },
+        # At the sustained rate: cores per service, k6's and the machine's.
+        "cores": {s: _median([r.load[s]["cores"] for r in runs if s in r.load]) for s in services},
+        "quota_cores": {
+            s: next((r.load[s]["quota_cores"] for r in runs if s in r.load), None) for s in services
+        },
+        "cpu_ms_per_signup": {
+            s: _median(
+                [
+                    r.load[s]["cores"] * r.seconds / r.acknowledged * 1000
+                    for r in runs
+                    if s in r.load
+                ]
+            )
+            for s in services
+        },
+        "k6_cores": _median([r.k6_cores for r in runs]),
+        "machine_cores": _median([r.machine_cores for r in runs if r.machine_cores is not None]),
+        "runs": [r.as_dict() for r in m.confirm],
+        "search": [s.as_dict() for s in m.steps],
+    }
+
+
+def collect(plan: Plan, progress: Progress, work: Path, k6: K6Group) -> dict[str, Any]:
+    """`scale_model` of the results: the quotas, every phase's points, the two bursts."""
+    quotas = profile()
+    progress.section(
+        "scale model",
+        "every service under a small CPU quota ("
+        + ", ".join(f"{k}={v}" for k, v in quotas.items())
+        + "); app replicas added until one more no longer helps",
+    )
+    errors: dict[str, str] = {}
+
+    def run(phase: str, **kwargs: Any) -> Sweep:
+        try:
+            return sweep(phase, plan, progress, work, k6, quotas, **kwargs)
+        except (StartError, StepFailed, TimeoutError, OSError) as exc:
+            # One broken phase must not lose the others' numbers; the bench exits 1.
+            progress.warn(f"scale model, {phase} failed: {exc}")
+            errors[phase] = f"{type(exc).__name__}: {exc}"
+            return Sweep(phase, [])
+
+    phase1 = run("phase1")
+    guess = phase1.best or None
+    phase2 = run(
+        "phase2",
+        first_guess=guess,
+        burst_rate=lambda best: round(_plan.BURST_FACTOR * best),
+    )
+    phase3 = run(
+        "phase3",
+        first_guess=guess,
+        burst_rate=lambda _best: round(_plan.BURST_FACTOR * phase2.best),
+    )
+    sweeps = (phase1, phase2, phase3)
+    return {
+        "quotas": quotas,
+        "burst_factor": _plan.BURST_FACTOR,
+        "phases": {s.phase: s.points for s in sweeps},
+        "burst": {s.phase: s.burst for s in sweeps if s.burst is not None},
+        "errors": errors,
+    }

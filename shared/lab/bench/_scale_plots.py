@@ -1,0 +1,228 @@
+"""The scale model's pictures: each phase's wall against app replicas, where the machine's
+CPU went at every measured point, and the burst over time."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on a server or in CI
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+
+PHASE_STYLE = {
+    "phase1": {"color": "tab:green", "marker": "*", "label": "phase 1 (one app)"},
+    "phase2": {"color": "tab:orange", "marker": "o", "label": "phase 2 (replicas, PgBouncer)"},
+    "phase3": {"color": "tab:blue", "marker": "s", "label": "phase 3 (Redis stream, writer)"},
+}
+SERVICE_COLORS = {
+    "app": "tab:blue",
+    "db": "tab:red",
+    "nginx": "tab:green",
+    "pgbouncer": "tab:brown",
+    "redis": "tab:purple",
+    "writer": "tab:olive",
+    "k6": "tab:gray",
+    "other": "lightgray",
+}
+
+
+def database_wall(scale: dict[str, Any]) -> float | None:
+    """Signups/s at which phase 2's PostgreSQL would use its whole quota: the quota over its
+    CPU per signup (median over phase 2's points)."""
+    points = scale["phases"].get("phase2") or []
+    per_signup = sorted(
+        p["cpu_ms_per_signup"]["db"] for p in points if p["cpu_ms_per_signup"].get("db")
+    )
+    quota = float(scale["quotas"].get("DB_CPUS", 0) or 0)
+    if not per_signup or not quota:
+        return None
+    return float(quota / (per_signup[len(per_signup) // 2] / 1000))
+
+
+def replicas(results: dict[str, Any], path: Path) -> None:
+    """Sustained signups/s against app replicas, one line per phase, each point's wall named."""
+    scale = results["scale_model"]
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    top = 1
+    for phase, points in scale["phases"].items():
+        if not points:
+            continue
+        style = PHASE_STYLE[phase]
+        # Phase 1's one point sits where phase 2's and 3's first ones do: nudge it left.
+        xs = [p["replicas"] - (0.06 if phase == "phase1" else 0) for p in points]
+        ys = [p["sustained_rate"] for p in points]
+        top = max(top, *(p["replicas"] for p in points))
+        ax.plot(
+            xs,
+            ys,
+            marker=style["marker"],
+            color=style["color"],
+            label=style["label"],
+            markersize=12 if phase == "phase1" else 7,
+            linewidth=2,
+        )
+        for x, y, point in zip(xs, ys, points, strict=True):
+            ax.annotate(
+                point["limited_by"] or "?",
+                (x, y),
+                textcoords="offset points",
+                xytext=(0, 9 if phase != "phase2" else -15),
+                ha="center",
+                fontsize=8,
+                color=style["color"],
+            )
+    wall = database_wall(scale)
+    if wall:
+        ax.axhline(wall, color="tab:red", linestyle="--", linewidth=1)
+        ax.text(
+            top,
+            wall,
+            f"PostgreSQL's wall at {scale['quotas']['DB_CPUS']} CPU: {wall:,.0f}/s",
+            color="tab:red",
+            ha="right",
+            va="bottom",
+            fontsize=8,
+        )
+    ax.set_xticks(range(1, top + 1))
+    ax.set_xlabel("app replicas (each one worker under its own CPU quota)")
+    ax.set_ylabel("signups/s sustained within the SLO")
+    ax.set_ylim(bottom=0)
+    ax.set_title(
+        "Scale model: where each phase stops (label: the service at its CPU quota)", fontsize=11
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _stack(ax: Axes, bars: list[tuple[str, dict[str, float], float]], cores: int) -> None:
+    """One stacked bar per measurement: cores per service, k6, and the rest of the machine."""
+    names = [label for label, _, _ in bars]
+    bottoms = [0.0] * len(bars)
+    used = sorted({s for _, parts, _ in bars for s in parts}, key=list(SERVICE_COLORS).index)
+    for service in used:
+        heights = [parts.get(service, 0.0) for _, parts, _ in bars]
+        if not any(heights):
+            continue
+        ax.bar(names, heights, bottom=bottoms, label=service, color=SERVICE_COLORS[service])
+        bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+    ax.axhline(cores, color="black", linestyle="--", linewidth=1)
+    ax.text(len(bars) - 0.5, cores, f"{cores} cores", ha="right", va="bottom", fontsize=8)
+    ax.set_ylim(0, cores * 1.15)
+    ax.set_ylabel("CPU cores used")
+    ax.tick_params(axis="x", labelrotation=60, labelsize=8)
+    ax.legend(loc="upper left", fontsize=7, ncol=4)
+
+
+def _parts(
+    cores: dict[str, float | None], k6: float | None, machine: float | None
+) -> dict[str, float]:
+    parts = {s: float(v) for s, v in cores.items() if v and s in SERVICE_COLORS}
+    parts["k6"] = float(k6 or 0.0)
+    if machine is not None:
+        parts["other"] = max(0.0, machine - sum(parts.values()))
+    return parts
+
+
+def machine(results: dict[str, Any], path: Path) -> None:
+    """The machine's busy cores at each sustained rate: services, k6, everything else."""
+    cores = results["bench"].get("cpu_count") or os.cpu_count() or 1
+    scale_bars: list[tuple[str, dict[str, float], float]] = [
+        (
+            f"{phase} x{p['replicas']}",
+            _parts(p["cores"], p.get("k6_cores"), p.get("machine_cores")),
+            p["sustained_rate"],
+        )
+        for phase, points in results.get("scale_model", {}).get("phases", {}).items()
+        for p in points
+    ]
+    whole_bars: list[tuple[str, dict[str, float], float]] = []
+    for name, target in [
+        ("HTTP ceiling", results["ceilings"].get("http")),
+        *results["phases"].items(),
+    ]:
+        if not target or target.get("status") != "measured":
+            continue
+        runs = target["runs"]
+        if not runs or "load" not in runs[0]:
+            continue
+        middle = runs[len(runs) // 2]
+        service_cores = {s: v["cores"] for s, v in middle["load"].items()}
+        whole_bars.append(
+            (name, _parts(service_cores, middle.get("k6_cores"), middle.get("machine_cores")), 0)
+        )
+    panels = [(b, t) for b, t in ((scale_bars, "scale model"), (whole_bars, "whole machine")) if b]
+    if not panels:
+        return
+    widths = [max(3, len(b)) for b, _ in panels]
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4 + 0.55 * sum(widths), 5), gridspec_kw={"width_ratios": widths}
+    )
+    axes_list = list(axes) if len(panels) > 1 else [axes]
+    for ax, (bars, title) in zip(axes_list, panels, strict=True):
+        _stack(ax, bars, cores)
+        ax.set_title(f"{title}: CPU at each sustained rate", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def burst(results: dict[str, Any], path: Path) -> None:
+    """Offered and acknowledged signups/s, the stream's backlog and the rows, over time."""
+    bursts = {p: b for p, b in results["scale_model"].get("burst", {}).items() if b}
+    if not bursts:
+        return
+    fig, axes = plt.subplots(len(bursts), 1, figsize=(10, 3.6 * len(bursts)), squeeze=False)
+    for ax, (phase, data) in zip(axes[:, 0], bursts.items(), strict=True):
+        timeline = data["timeline"]
+        t = [s["t"] for s in timeline]
+        ax.step(t, [s["offered"] for s in timeline], where="post", color="gray", label="offered/s")
+        ax.plot(t, [s["acknowledged"] for s in timeline], color="tab:blue", label="acknowledged/s")
+        ax.set_ylabel("signups/s")
+        ax.set_ylim(bottom=0)
+        right = ax.twinx()
+        lines = [("rows", "tab:green", "rows written")]
+        if any(s.get("backlog") for s in timeline):
+            lines.append(("backlog", "tab:red", "backlog (in the stream)"))
+        for key, color, label in lines:
+            right.plot(t, [s.get(key) or 0 for s in timeline], color=color, label=label)
+        right.set_ylabel("signups")
+        right.set_ylim(bottom=0)
+        handles = ax.get_legend_handles_labels()
+        more = right.get_legend_handles_labels()
+        ax.legend(handles[0] + more[0], handles[1] + more[1], loc="upper right", fontsize=8)
+        verdict = "within the SLO" if data["within_slo"] else "SLO broken"
+        ax.set_title(
+            f"{PHASE_STYLE[phase]['label']}, {data['replicas']} replicas: {data['rate']:,}/s for "
+            f"{data['seconds']}s; {data['acknowledged_share']:.1%} acknowledged, "
+            f"p95 {data['latency_ms']['p95'] or 0:,.0f} ms, {verdict}",
+            fontsize=10,
+        )
+    axes[-1, 0].set_xlabel("seconds since the burst began")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def draw(results: dict[str, Any], out: Path, stem: str) -> dict[str, str]:
+    """{title: file name} of the pictures drawn."""
+    drawn: dict[str, str] = {}
+    painters = [("the machine's CPU at each sustained rate", "machine", machine)]
+    if results.get("scale_model"):
+        painters[:0] = [
+            ("scale model: sustained signups/s against app replicas", "replicas", replicas),
+            ("scale model: the burst over time", "burst", burst),
+        ]
+    for title, kind, painter in painters:
+        name = f"{stem}-{kind}.png"
+        painter(results, out / name)
+        if (out / name).exists():
+            drawn[title] = name
+    return drawn
