@@ -10,6 +10,11 @@ alerts read one set of names in both runtimes.
 
 Like the Go exporter it connects afresh for every scrape: a PgBouncer restart shows as
 `pgbouncer_up 0` for the scrapes it is down, never as an exporter stuck on a dead connection.
+
+Unlike it, `pgbouncer_pools_client_maxwait_seconds` adds SHOW POOLS' `maxwait_us` (the
+microseconds) to `maxwait` (whole seconds): waits of a few hundred milliseconds, the ones that
+matter to a signup, read 0 from the Go exporter, so under Docker that panel only shows waits
+of a second or more.
 """
 
 from __future__ import annotations
@@ -44,8 +49,9 @@ POOLS = {
     "sv_used": ("server_used_connections", "Servers idle past server_check_delay"),
     "sv_tested": ("server_testing_connections", "Servers running a reset or check query"),
     "sv_login": ("server_login_connections", "Server connections logging in"),
-    "maxwait": ("client_maxwait_seconds", "Age of the oldest unserved client"),
 }
+# SHOW POOLS gives the oldest client's wait in two columns: whole seconds and the microseconds.
+MAXWAIT = ("client_maxwait_seconds", "Age of the oldest unserved client")
 # SHOW STATS column -> (counter, help, factor); label database.
 STATS = {
     "total_query_count": ("queries_pooled_total", "SQL queries pooled", 1.0),
@@ -89,6 +95,10 @@ Rows = list[dict[str, Any]]
 
 def _text(value: object) -> str:
     return "" if value is None else str(value)
+
+
+def _pool(row: dict[str, Any]) -> list[str]:
+    return [_text(row["database"]), _text(row["user"])]
 
 
 class PgBouncerCollector(Collector):
@@ -148,15 +158,19 @@ class PgBouncerCollector(Collector):
 
     @staticmethod
     def _pools(rows: Rows) -> Iterator[Metric]:
+        labels = ["database", "user"]
         for column, (name, help_text) in POOLS.items():
-            family = GaugeMetricFamily(
-                f"pgbouncer_pools_{name}", help_text, labels=["database", "user"]
-            )
+            family = GaugeMetricFamily(f"pgbouncer_pools_{name}", help_text, labels=labels)
             for row in rows:
                 if column in row:
-                    labels = [_text(row["database"]), _text(row["user"])]
-                    family.add_metric(labels, float(row[column]))
+                    family.add_metric(_pool(row), float(row[column]))
             yield family
+        maxwait = GaugeMetricFamily(f"pgbouncer_pools_{MAXWAIT[0]}", MAXWAIT[1], labels=labels)
+        for row in rows:
+            if "maxwait" in row:
+                waited = float(row["maxwait"]) + float(row.get("maxwait_us") or 0) * US
+                maxwait.add_metric(_pool(row), waited)
+        yield maxwait
 
     @staticmethod
     def _stats(rows: Rows) -> Iterator[Metric]:

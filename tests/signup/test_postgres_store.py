@@ -4,78 +4,25 @@ the session's real PostgreSQL: what the app's pool does when PgBouncer restarts 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 
-from lab._proc import ServerProcess, free_port
-from lab.runtime import executable
+from lab._proc import ServerProcess
 from signup.config import Settings
 from signup.stores import StoreUnavailable
 from signup.stores.postgres import PostgresStore
 from signup.validation import SignupRequest
-from tests.conftest import child_env, server_folder
+from tests._pgbouncer import pgbouncer
 
 POOL = 4
 
 
-def pgbouncer_ini(database_url: str, port: int) -> str:
-    db = conninfo_to_dict(database_url)
-    target = (
-        f"host={db['host']} port={db['port']} dbname={db['dbname']} "
-        f"user={db['user']} password={db['password']}"
-    )
-    return "\n".join(
-        [
-            "[databases]",
-            f"signup = {target}",
-            "[pgbouncer]",
-            "listen_addr = 127.0.0.1",
-            f"listen_port = {port}",
-            "unix_socket_dir =",
-            # No client authentication: the server login is in the database line above.
-            "auth_type = any",
-            "pool_mode = transaction",
-            f"default_pool_size = {POOL}",
-            # PgBouncer refuses to run as root; it reads this file first, then drops to it.
-            *(["user = postgres"] if os.geteuid() == 0 else []),
-            "",
-        ]
-    )
-
-
-def reachable(url: str) -> bool:
-    with psycopg.connect(url, connect_timeout=2, prepare_threshold=None) as conn:
-        conn.execute("SELECT 1")
-    return True
-
-
 @pytest.fixture
-def pgbouncer(clean_users: str) -> Iterator[tuple[ServerProcess, str]]:
-    port = free_port()
-    url = f"postgresql://anyone@127.0.0.1:{port}/signup"
-    with server_folder("store-test-pgbouncer-") as folder:
-        ini = Path(folder) / "pgbouncer.ini"
-        ini.write_text(pgbouncer_ini(clean_users, port))
-        process = ServerProcess(
-            [executable("pgbouncer", "pgbouncer"), str(ini)],
-            check=lambda: reachable(url),
-            port=port,
-            log_file=Path(folder) / "pgbouncer.log",
-            env=child_env(),
-            stop_signal=signal.SIGINT,  # its safe shutdown
-        )
-        process.start()
-        try:
-            yield process, url
-        finally:
-            if process.process is not None:
-                process.stop(expected_returncode=process.exit_code())
+def bouncer(clean_users: str) -> Iterator[tuple[ServerProcess, str]]:
+    with pgbouncer(clean_users, POOL) as (process, port):
+        yield process, f"postgresql://anyone@127.0.0.1:{port}/signup"
 
 
 def store_for(url: str) -> PostgresStore:
@@ -101,9 +48,9 @@ def emails_stored(database_url: str) -> set[str]:
 
 @pytest.mark.parametrize("how", ["safe shutdown", "SIGKILL"])
 def test_no_signup_fails_on_a_connection_pgbouncer_closed_while_it_was_idle(
-    how: str, pgbouncer: tuple[ServerProcess, str], clean_users: str
+    how: str, bouncer: tuple[ServerProcess, str], clean_users: str
 ) -> None:
-    process, url = pgbouncer
+    process, url = bouncer
     store = store_for(url)
 
     async def run() -> list[object]:
@@ -131,12 +78,12 @@ def test_no_signup_fails_on_a_connection_pgbouncer_closed_while_it_was_idle(
 
 
 def test_an_insert_whose_answer_was_lost_is_not_sent_again(
-    pgbouncer: tuple[ServerProcess, str], clean_users: str
+    bouncer: tuple[ServerProcess, str], clean_users: str
 ) -> None:
     """The INSERT reached PostgreSQL and its connection died before the answer came back. It
     may have committed (here it did not, but the app cannot know), so sending it again could
     turn a stored signup into a 409: the answer is a 500, and the client decides."""
-    _process, url = pgbouncer
+    _process, url = bouncer
     store = store_for(url)
 
     async def run() -> list[object]:
