@@ -68,11 +68,13 @@ def running(
     environment: Mapping[str, Mapping[str, str]] | None = None,
     skip: tuple[str, ...] = (),
     watch: bool = False,
+    weight: int | None = None,
 ) -> Iterator[Stack]:
     """Start `phase`; `variables` feed compose interpolation (REPLICAS=2, APP_CPUS=0.2) and
     LAB_CPU_PERIOD_US, `environment`
     overrides service variables ({"app": {"SIGNUP_POOL_MAX": "4"}}), `skip` leaves services
-    out (the monitoring stack, for tests that do not need it). `watch` runs the supervisor's
+    out (the monitoring stack, for tests that do not need it), `weight` reserves the run a
+    share of the machine under contention (cgroup cpu.weight). `watch` runs the supervisor's
     watch loop in a thread, so the compose restart policies apply as under `make phaseN`
     (leave it off to stop and start a service by hand without the loop restarting it)."""
     env = {**os.environ, **(variables or {})}
@@ -82,7 +84,7 @@ def running(
         kept = {n: s for n, s in topology.services.items() if n not in skip}
         topology = dataclasses.replace(topology, services=kept)
     ctx = RunContext(topology, run_dir, ports or Ports.free(), cpu_period_us=period_us(env))
-    supervisor = Supervisor(ctx, f"{phase}-{run_dir.name}")
+    supervisor = Supervisor(ctx, f"{phase}-{run_dir.name}", weight=weight)
     watcher: threading.Thread | None = None
     try:
         supervisor.start_all()

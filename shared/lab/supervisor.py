@@ -85,11 +85,14 @@ class Running:
 
 
 class Supervisor:
-    def __init__(self, ctx: RunContext, run_id: str) -> None:
+    def __init__(self, ctx: RunContext, run_id: str, *, weight: int | None = None) -> None:
         self.ctx = ctx
         self.run_id = run_id
         self.cgroups_unavailable = _cgroup.available()
         self.cgroup_root = f"signup-lab/{run_id}"
+        # The whole run's share of the machine under contention (cgroup cpu.weight; the bench
+        # reserves one, so a busy machine slows its services less than their quotas do).
+        self.weight = weight
         self.running: list[Running] = []
         self._stop = threading.Event()
         self._metrics_server: WSGIServer | None = None
@@ -97,6 +100,8 @@ class Supervisor:
     # --- start ---------------------------------------------------------------------------
     def start_all(self) -> None:
         specs = build_specs(self.ctx)
+        if self.weight is not None and not self.cgroups_unavailable:
+            _cgroup.Cgroup(self.cgroup_root).create(None, None, weight=self.weight)
         self._serve_container_metrics()
         for spec in specs:
             if self._stop.is_set():

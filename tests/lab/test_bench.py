@@ -37,7 +37,7 @@ def test_search_multiplies_until_a_step_breaks_then_bisects() -> None:
     assert middle is not None
     assert 2000 < middle < 4000
     assert _plan.next_rate(plan, [2000, 2100], [2200]) is None  # within 10 %
-    assert _plan.next_rate(plan, [], [250]) == 62  # even the first broke: look lower
+    assert _plan.next_rate(plan, [], [250]) == 125  # even the first broke: look lower
     assert _plan.next_rate(plan, list(range(1, 13)), []) is None  # step budget spent
 
 
@@ -45,8 +45,8 @@ def test_a_search_can_start_from_a_prediction() -> None:
     plan = _plan.SCALE
     assert _plan.next_rate(plan, [], [], start=540) == 540
     assert _plan.next_rate(plan, [540], [], start=540) == round(540 * plan.factor)
-    # The prediction broke: look below it by the same steps the search climbs with.
-    assert _plan.next_rate(plan, [], [540], start=540) == round(540 / plan.factor**2)
+    # The prediction broke: look below it by the step the search climbs with.
+    assert _plan.next_rate(plan, [], [540], start=540) == round(540 / plan.factor)
 
 
 def test_quick_search_stays_within_its_budget() -> None:

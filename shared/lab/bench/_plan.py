@@ -33,6 +33,8 @@ class Plan:
     copy_batch: int
     drain_seconds: int  # phase 3: load offered while the writer is paused
     settle_timeout: float  # waiting for a backlog to drain between steps
+    confirm_attempts: int = 2  # rates confirmed before giving up (each a step lower)
+    confirm_step: float = 0.85  # the next rate confirmed, as a share of the one that failed
     max_replicas: int = 1  # the scale model's sweeps: at most this many app replicas
     gain: float = 1.1  # ... and only while one more replica adds at least 10 %
     burst_seconds: int = 0  # the burst: this long at BURST_FACTOR x phase 2's best
@@ -69,7 +71,7 @@ SCALE = Plan(
     runs=3,
     start_rate=150,
     factor=1.4,
-    max_search_steps=7,
+    max_search_steps=6,
     precision=1.08,
     max_rate=40_000,
     pgbench_seconds=0,
@@ -78,6 +80,8 @@ SCALE = Plan(
     copy_batch=0,
     drain_seconds=0,
     settle_timeout=120,
+    confirm_attempts=3,
+    confirm_step=0.93,
     max_replicas=8,
     burst_seconds=60,
 )
@@ -140,8 +144,8 @@ def next_rate(
         return rate if rate <= plan.max_rate else None
     high = min(broke)
     if low == 0:
-        # Even the first rate broke the SLO: look well below it.
-        rate = round(high / plan.factor**2)
+        # Even the first rate broke the SLO: look one step below it.
+        rate = round(high / plan.factor)
         return rate if rate >= 10 else None
     if high / low <= plan.precision:
         return None

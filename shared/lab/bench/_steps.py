@@ -28,9 +28,10 @@ from lab._proc import free_port
 from lab.bench import _plan, _probe, _walls
 from lab.bench._sampler import Sampler
 
-# cpu.weight of k6's cgroup against the default 100 of everything else at its level: under
-# contention it gets five times the share of any one sibling (cpu.shares 5120 in cgroup v1).
-K6_WEIGHT = 500
+# cpu.weight of k6's cgroup, and of the measured phase's, against the default 100 of
+# everything else at their level: under contention each gets five times the share of any one
+# sibling (cpu.shares 5120 in cgroup v1), so other work on the machine disturbs them less.
+RESERVED_WEIGHT = 500
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -123,7 +124,7 @@ class K6Group:
         self.cgroup: _cgroup.Cgroup | None = None
         if _cgroup.available() is None:
             self.cgroup = _cgroup.Cgroup(f"signup-lab/k6-{os.getpid()}")
-            self.cgroup.create(None, None, weight=K6_WEIGHT)
+            self.cgroup.create(None, None, weight=RESERVED_WEIGHT)
 
     def command(self, args: list[str]) -> list[str]:
         return self.cgroup.join_command(args) if self.cgroup else args
