@@ -126,15 +126,37 @@ def nginx(ctx: RunContext, service: Service) -> list[ProcSpec]:
     ]
 
 
+# The exporter (0.11.0, Debian's and the image's) handles SIGTERM by shutting its HTTP server
+# down gracefully, and then exits 1 all the same: the goroutine that served log.Fatal's on
+# http.ErrServerClosed. A stop would read as a failure, and SIGKILL would skip the shutdown.
+# This shell waits for it and reports a stop that was asked for and went that way as the
+# clean exit it is; any other exit, a crash at start included, keeps its status.
+STOP_CLEANLY = """
+stopping=0
+trap 'stopping=1; kill -TERM "$child" 2>/dev/null' TERM
+"$@" &
+child=$!
+wait "$child"
+status=$?
+if [ "$stopping" = 1 ]; then
+  # The trap may have ended the wait before the child ended: wait for the child's own status
+  # (a shell that already reported it answers 127 for an unknown child, or repeats it).
+  wait "$child"
+  code=$?
+  if [ "$code" != 127 ]; then status=$code; fi
+fi
+# 1: its shutdown ran; 143: our TERM came before it could catch it. Either is the stop asked.
+if [ "$stopping" = 1 ] && { [ "$status" = 1 ] || [ "$status" = 143 ]; }; then exit 0; fi
+exit "$status"
+"""
+
+
+def exporter_command(address: str) -> list[str]:
+    binary = executable("prometheus-nginx-exporter", "prometheus-nginx-exporter")
+    command = [binary, f"-web.listen-address={address}"]
+    return ["/bin/sh", "-c", STOP_CLEANLY, "nginx-exporter", *command]
+
+
 def nginx_exporter(ctx: RunContext, service: Service) -> list[ProcSpec]:
     # SCRAPE_URI names `nginx:8081` as in compose; the nginx builder registers it natively.
-    binary = executable("prometheus-nginx-exporter", "prometheus-nginx-exporter")
-    return exporter(
-        ctx,
-        service,
-        ctx.ports.nginx_exporter,
-        lambda address: [binary, f"-web.listen-address={address}"],
-        # On SIGTERM it exits 1 (a log.Fatal after its server closes), which reads as a
-        # failed stop; it keeps no state, so SIGKILL is the clean way to end it.
-        stop_signal=9,
-    )
+    return exporter(ctx, service, ctx.ports.nginx_exporter, exporter_command)
