@@ -106,6 +106,22 @@ def markdown(results: dict[str, Any]) -> list[str]:
             )
     for phase, error in (scale.get("errors") or {}).items():
         lines.append(f"| {phase} | failed: {error} ||||||")
+    services = sorted(
+        {s for points in scale["phases"].values() for p in points for s in p["cores"]}
+    )
+    lines += [
+        "",
+        "CPU milliseconds each service spent per acknowledged signup at the sustained rate "
+        "(cgroup accounting over the runs; phase 3's includes the writer's work meanwhile):",
+        "",
+        "| phase x app replicas | " + " | ".join(f"{s} ms" for s in services) + " |",
+        "| --- |" + " ---: |" * len(services),
+    ]
+    for phase, points in scale["phases"].items():
+        for p in points:
+            cells = point_cells(p)
+            row = " | ".join(cells.get(f"{s} ms", "-") for s in services)
+            lines.append(f"| {phase} x{p['replicas']} | {row} |")
     wall = database_wall(scale)
     if wall:
         lines += [
@@ -149,6 +165,7 @@ def point_cells(p: dict[str, Any]) -> dict[str, str]:
         "evidence": p["evidence"],
         "k6 cores": _n(p["k6_cores"], 2),
         "machine cores": _n(p["machine_cores"], 2),
+        **{f"{s} ms": _n(v, 3) for s, v in p["cpu_ms_per_signup"].items()},
     }
 
 
