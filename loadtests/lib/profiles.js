@@ -193,6 +193,40 @@ export function rate() {
   };
 }
 
+// Soak: RATE per second for DURATION (30m), cut into SOAK_WINDOWS equal windows (30: one a
+// minute for the full run). Every window's own p99 must stay within the SLO's latency: a
+// soak fails on the minute it got worse, not on an average that hides it.
+export function soakPlan() {
+  const perSecond = number('RATE', 0, 1, 100000);
+  if (!perSecond) throw new Error('RATE is required: arrivals per second, like RATE=1000');
+  const length = seconds(duration('DURATION', '30m'));
+  const windows = number('SOAK_WINDOWS', 30, 1, 120);
+  if (!Number.isInteger(windows)) throw new Error(`SOAK_WINDOWS=${windows}: a whole number`);
+  if (length < windows) throw new Error(`DURATION=${length}s: at least one second per window`);
+  return { rate: perSecond, seconds: length, windows, windowSeconds: length / windows };
+}
+
+export function soak() {
+  const plan = soakPlan();
+  const thresholds = sloThresholds({ planned: plan.rate * plan.seconds });
+  for (let w = 0; w < plan.windows; w += 1) {
+    thresholds[`http_req_duration{kind:valid,window:${w}}`] = [`p(99)<${SLO.p95Ms}`];
+    thresholds[`http_reqs{window:${w}}`] = ['count>=0']; // so the summary holds each count
+  }
+  return {
+    scenarios: {
+      soak: {
+        executor: 'constant-arrival-rate',
+        rate: plan.rate,
+        timeUnit: '1s',
+        duration: `${plan.seconds}s`,
+        ...vusFor(plan.rate),
+      },
+    },
+    thresholds,
+  };
+}
+
 // Options every scenario shares.
 export function options(profile) {
   return {

@@ -2,7 +2,7 @@
 // by side (SUMMARY_JSON, default summary-<scenario>.json; the text goes next to it as .txt)
 // and printed. Written here rather than imported from jslib.k6.io: no network at run time.
 import { BASE_URL, PHASE } from './config.js';
-import { capacityPlan, SLO } from './profiles.js';
+import { capacityPlan, SLO, soakPlan } from './profiles.js';
 
 function fmt(metric, key, value) {
   if (value === undefined || value === null) return '-';
@@ -46,6 +46,21 @@ export function capacityVerdict(data) {
   return { steps: rows, sustained_rate: held.length ? held[held.length - 1].rate : 0 };
 }
 
+// Each soak window's own p99 of valid signups against the SLO's latency (per-window
+// sub-metrics, see profiles).
+export function soakWindows(data) {
+  const plan = soakPlan();
+  const rows = [];
+  for (let w = 0; w < plan.windows; w += 1) {
+    const dur = data.metrics[`http_req_duration{kind:valid,window:${w}}`];
+    const reqs = data.metrics[`http_reqs{window:${w}}`];
+    const p99 = dur && Number.isFinite(dur.values['p(99)']) ? dur.values['p(99)'] : null;
+    const requests = reqs ? reqs.values.count : 0;
+    rows.push({ window: w, from_s: w * plan.windowSeconds, requests, p99_ms: p99, ok: p99 !== null && p99 < SLO.p95Ms });
+  }
+  return { rate: plan.rate, window_s: plan.windowSeconds, slo_ms: SLO.p95Ms, windows: rows };
+}
+
 function text(data, extra) {
   const lines = [`k6 ${extra.scenario} against ${BASE_URL} (${PHASE})`, ''];
   lines.push('SLO thresholds:');
@@ -63,6 +78,13 @@ function text(data, extra) {
     }
     lines.push(`  highest step within the SLO: ${extra.capacity.sustained_rate}/s`);
   }
+  if (extra.soak) {
+    lines.push('', `soak windows of ${extra.soak.window_s}s at ${extra.soak.rate}/s (p99 of valid signups):`);
+    for (const w of extra.soak.windows) {
+      const p99 = w.p99_ms === null ? '-' : `${w.p99_ms.toFixed(1)}ms`;
+      lines.push(`  ${String(w.window).padStart(3)}: ${String(w.requests).padStart(7)} requests  p99=${p99}  ${w.ok ? 'ok' : 'SLO broken'}`);
+    }
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -70,6 +92,7 @@ export function summarize(scenario) {
   return (data) => {
     const extra = { scenario };
     if (scenario === 'capacity') extra.capacity = capacityVerdict(data);
+    if (scenario === 'soak') extra.soak = soakWindows(data);
     data.lab = { scenario, phase: PHASE, base_url: BASE_URL, ...extra };
     const json = __ENV.SUMMARY_JSON || `summary-${scenario}.json`;
     const out = text(data, extra);

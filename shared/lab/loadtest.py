@@ -1,4 +1,4 @@
-"""`python -m lab.loadtest smoke|load|stress|capacity|target`: the k6 scenarios behind make.
+"""`python -m lab.loadtest smoke|load|stress|capacity|target|soak`: the k6 scenarios behind make.
 
 Reads BASE_URL, PHASE, TARGET and MIX from the environment (as `make load-test-target
 TARGET=1m` sets them), checks them, finds the phase running here, runs k6, and writes
@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lab import _k6, _rows
+from lab import _k6, _rows, _soak_report, soak
 from lab.cli import RUN_DIR, read_state
 from lab.topology import PHASES
 
-SCENARIOS = ("smoke", "load", "stress", "capacity", "target")
+SCENARIOS = ("smoke", "load", "stress", "capacity", "target", "soak")
 TARGETS = ("1k", "100k", "1m")
 MIX_PRESETS = ("none", "realistic")
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -50,6 +50,8 @@ class Plan:
     meta: Path
     prometheus: str | None
     database_url: str | None = None  # set when the target is the native stack running here
+    # The soak samples the native stack's processes: the supervisor's state, when it runs.
+    state: Mapping[str, object] | None = None
 
 
 def check_mix(raw: str) -> str:
@@ -140,11 +142,18 @@ def plan(
         raise UsageError(f"TARGET={target} only applies to `target`, not to {scenario}")
     duration = duration or env.get("DURATION") or None
     if duration is not None:
-        if scenario != "smoke":
-            raise UsageError(f"a duration applies to smoke only; {scenario} has its own profile")
+        if scenario not in ("smoke", "soak"):
+            raise UsageError(
+                f"a duration applies to smoke and soak only; {scenario} has its own profile"
+            )
         if not _DURATION.fullmatch(duration):
             raise UsageError(f"duration {duration!r}: use a k6 duration like 5s or 2m")
         variables["DURATION"] = duration
+    if scenario == "soak":
+        try:
+            variables.update(soak.variables(env, phase, variables.get("DURATION", "30m")))
+        except soak.SoakError as exc:
+            raise UsageError(str(exc)) from None
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     test_id = f"{stamp}-{scenario}-{phase}"
     # The run id is part of every email: random, so two runs never collide even in one second.
@@ -162,6 +171,7 @@ def plan(
         meta=results / f"{test_id}.meta.json",
         prometheus=prometheus.rstrip("/") if _k6.answers(f"{prometheus}/-/ready") else None,
         database_url=(_rows.database_url(state) if base_url == default_base_url(state) else None),
+        state=state,
     )
 
 
@@ -176,6 +186,18 @@ def k6_environment(p: Plan, base: Mapping[str, str]) -> dict[str, str]:
 def run(p: Plan, *, quiet: bool = False) -> int:
     """Run k6 and write the meta file (also when k6 fails or is interrupted: the time range
     of a failed run is exactly what one wants to look at)."""
+    sampler = None
+    if p.scenario == "soak":
+        try:
+            state = soak.check_native(p.phase, p.state)
+        except soak.SoakError as exc:
+            raise UsageError(str(exc)) from None
+        sampler = soak.Sampler(
+            soak.services_of(state),
+            soak.seconds(p.variables["DURATION"]),
+            _rows.database_url(state),
+            soak.service_url(state, "redis"),
+        )
     p.summary.parent.mkdir(parents=True, exist_ok=True)
     outputs = ("experimental-prometheus-rw",) if p.prometheus else ()
     where = f"k6 metrics to {p.prometheus}" if p.prometheus else "no Prometheus answering"
@@ -187,17 +209,13 @@ def run(p: Plan, *, quiet: bool = False) -> int:
         outputs=outputs,
         quiet=quiet,
     )
+    if sampler is not None:
+        sampler.start()
     started = time.time()
-    process = subprocess.Popen(args, env=k6_environment(p, os.environ))
-    while True:
-        try:
-            code = process.wait()
-            break
-        except KeyboardInterrupt:
-            # Ctrl-C reached k6 too (same process group): it stops and still writes its
-            # summary, so wait for it (a second Ctrl-C makes k6 stop at once).
-            continue
+    code = _wait(subprocess.Popen(args, env=k6_environment(p, os.environ)))
     ended = time.time()
+    if sampler is not None:
+        sampler.stop()
     meta = {
         "scenario": p.scenario,
         "phase": p.phase,
@@ -207,6 +225,8 @@ def run(p: Plan, *, quiet: bool = False) -> int:
         "test_id": p.test_id,
     }
     p.meta.write_text(json.dumps(meta, indent=2) + "\n")
+    if sampler is not None and p.summary.exists():
+        code = _soak_report.finish(p.summary, sampler, code)
     if code in (0, _k6.THRESHOLDS_CROSSED) and p.database_url and p.summary.exists():
         persisted = verify(p)
         if persisted.missing:
@@ -219,6 +239,16 @@ def run(p: Plan, *, quiet: bool = False) -> int:
     else:
         print(f"summary: {p.summary}")
     return code
+
+
+def _wait(process: subprocess.Popen[bytes]) -> int:
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            # Ctrl-C reached k6 too (same process group): it stops and still writes its
+            # summary, so wait for it (a second Ctrl-C makes k6 stop at once).
+            continue
 
 
 def verify(p: Plan) -> _rows.Persisted:

@@ -47,7 +47,7 @@ def _main(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **en
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
-        (["soak"], {"PHASE": "phase1"}, "unknown scenario 'soak'"),
+        (["marathon"], {"PHASE": "phase1"}, "unknown scenario 'marathon'"),
         (["target"], {"PHASE": "phase1", "TARGET": "2k"}, "TARGET='2k': use TARGET=1k, 100k"),
         (["target"], {"PHASE": "phase1"}, "TARGET='': use TARGET=1k, 100k"),
         (["smoke"], {"PHASE": "phase1", "TARGET": "1k"}, "TARGET=1k only applies to `target`"),
@@ -59,7 +59,8 @@ def _main(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **en
         (["smoke"], {"PHASE": "phase1", "MIX": "invalid=2"}, "MIX='invalid=2': use none"),
         (["smoke"], {"PHASE": "phase1", "MIX": "invalid=0.6,duplicate=0.6"}, "more than 1"),
         (["smoke", "--duration", "3 s"], {"PHASE": "phase1"}, "use a k6 duration like 5s"),
-        (["load", "--duration", "3s"], {"PHASE": "phase1"}, "applies to smoke only"),
+        (["load", "--duration", "3s"], {"PHASE": "phase1"}, "applies to smoke and soak only"),
+        (["soak"], {"PHASE": "phase3"}, "the soak samples the processes of a native phase3"),
     ],
 )
 def test_bad_arguments_fail_with_one_clear_line(
