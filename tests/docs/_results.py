@@ -132,7 +132,10 @@ def scale_row(results: dict[str, Any], key: str) -> dict[str, str]:
         return _scale_report.burst_cells(scale["burst"][phase])
     for point in scale["phases"].get(phase, []):
         if rest == f"x{point['replicas']}":
-            return _scale_report.point_cells(point)
+            cells = _scale_report.point_cells(point)
+            # The CPU table has a column per service of any phase; a phase without it: "-".
+            every = {s for pts in scale["phases"].values() for p in pts for s in p["cores"]}
+            return {f"{s} ms": "-" for s in every} | cells
     for goal in scale.get("goals", []):
         if goal["goal"] == key:
             return _scale_report.goal_cells(goal)

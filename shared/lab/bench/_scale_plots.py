@@ -31,17 +31,22 @@ SERVICE_COLORS = {
 }
 
 
-def database_wall(scale: dict[str, Any]) -> float | None:
-    """Signups/s at which phase 2's PostgreSQL would use its whole quota: the quota over its
-    CPU per signup (median over phase 2's points)."""
-    points = scale["phases"].get("phase2") or []
-    per_signup = sorted(
-        p["cpu_ms_per_signup"]["db"] for p in points if p["cpu_ms_per_signup"].get("db")
-    )
-    quota = float(scale["quotas"].get("DB_CPUS", 0) or 0)
-    if not per_signup or not quota:
+def service_wall(scale: dict[str, Any], phase: str, service: str) -> float | None:
+    """Signups/s at which `service` would use its whole quota in `phase`: the quota over its
+    CPU per signup at the phase's highest sustained rate (a service's cost per signup falls
+    as its load rises: more requests per wake-up). An upper bound: latency breaks the SLO a
+    little before a service reaches 100 % of its quota."""
+    points = [p for p in scale["phases"].get(phase) or [] if p["cpu_ms_per_signup"].get(service)]
+    if not points:
         return None
-    return float(quota / (per_signup[len(per_signup) // 2] / 1000))
+    top = max(points, key=lambda p: p["sustained_rate"])
+    quota = top["quota_cores"].get(service)
+    return float(quota / (top["cpu_ms_per_signup"][service] / 1000)) if quota else None
+
+
+def database_wall(scale: dict[str, Any]) -> float | None:
+    """Phase 2's PostgreSQL: the wall no number of app replicas moves."""
+    return service_wall(scale, "phase2", "db")
 
 
 def replicas(results: dict[str, Any], path: Path) -> None:
@@ -66,6 +71,17 @@ def replicas(results: dict[str, Any], path: Path) -> None:
             markersize=12 if phase == "phase1" else 7,
             linewidth=2,
         )
+        hollow = [(x, y) for x, y, p in zip(xs, ys, points, strict=True) if not p["confirmed"]]
+        if hollow:
+            ax.scatter(
+                [x for x, _ in hollow],
+                [y for _, y in hollow],
+                s=90,
+                facecolors="white",
+                edgecolors=style["color"],
+                zorder=3,
+                label="not confirmed (most runs at it broke the SLO)",
+            )
         for x, y, point in zip(xs, ys, points, strict=True):
             ax.annotate(
                 point["limited_by"] or "?",
@@ -76,14 +92,22 @@ def replicas(results: dict[str, Any], path: Path) -> None:
                 fontsize=8,
                 color=style["color"],
             )
-    wall = database_wall(scale)
-    if wall:
-        ax.axhline(wall, color="tab:red", linestyle="--", linewidth=1)
+    walls = [
+        ("phase2", "db", "phase 2's PostgreSQL"),
+        ("phase3", "redis", "phase 3's Redis"),
+    ]
+    for phase, service, name in walls:
+        wall = service_wall(scale, phase, service)
+        if not wall:
+            continue
+        color = PHASE_STYLE[phase]["color"]
+        ax.axhline(wall, color=color, linestyle="--", linewidth=1)
+        quota = next(p["quota_cores"][service] for p in scale["phases"][phase])
         ax.text(
             top,
             wall,
-            f"PostgreSQL's wall at {scale['quotas']['DB_CPUS']} CPU: {wall:,.0f}/s",
-            color="tab:red",
+            f"{name} at its whole quota ({quota:g} CPU): {wall:,.0f}/s",
+            color=color,
             ha="right",
             va="bottom",
             fontsize=8,
@@ -91,7 +115,7 @@ def replicas(results: dict[str, Any], path: Path) -> None:
     ax.set_xticks(range(1, top + 1))
     ax.set_xlabel("app replicas (each one worker under its own CPU quota)")
     ax.set_ylabel("signups/s sustained within the SLO")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.08)
     ax.set_title(
         "Scale model: where each phase stops (label: the service at its CPU quota)", fontsize=11
     )
@@ -175,37 +199,46 @@ def machine(results: dict[str, Any], path: Path) -> None:
 
 
 def burst(results: dict[str, Any], path: Path) -> None:
-    """Offered and acknowledged signups/s, the stream's backlog and the rows, over time."""
+    """Per phase (a column each): offered and acknowledged signups/s above; below, the rows
+    written and the stream's backlog, each on its own scale (thousands against hundreds)."""
     bursts = {p: b for p, b in results["scale_model"].get("burst", {}).items() if b}
     if not bursts:
         return
-    fig, axes = plt.subplots(len(bursts), 1, figsize=(10, 3.6 * len(bursts)), squeeze=False)
-    for ax, (phase, data) in zip(axes[:, 0], bursts.items(), strict=True):
+    fig, axes = plt.subplots(
+        2, len(bursts), figsize=(6.5 * len(bursts), 7), squeeze=False, sharex="col"
+    )
+    for column, (phase, data) in enumerate(bursts.items()):
         timeline = data["timeline"]
         t = [s["t"] for s in timeline]
-        ax.step(t, [s["offered"] for s in timeline], where="post", color="gray", label="offered/s")
-        ax.plot(t, [s["acknowledged"] for s in timeline], color="tab:blue", label="acknowledged/s")
-        ax.set_ylabel("signups/s")
-        ax.set_ylim(bottom=0)
-        right = ax.twinx()
-        lines = [("rows", "tab:green", "rows written")]
-        if any(s.get("backlog") for s in timeline):
-            lines.append(("backlog", "tab:red", "backlog (in the stream)"))
-        for key, color, label in lines:
-            right.plot(t, [s.get(key) or 0 for s in timeline], color=color, label=label)
-        right.set_ylabel("signups")
-        right.set_ylim(bottom=0)
-        handles = ax.get_legend_handles_labels()
-        more = right.get_legend_handles_labels()
-        ax.legend(handles[0] + more[0], handles[1] + more[1], loc="upper right", fontsize=8)
+        top, bottom = axes[0, column], axes[1, column]
+        top.step(t, [s["offered"] for s in timeline], where="post", color="gray", label="offered")
+        top.plot(t, [s["acknowledged"] for s in timeline], color="tab:blue", label="acknowledged")
+        top.set_ylabel("signups/s")
+        top.set_ylim(bottom=0)
+        top.legend(loc="lower center", fontsize=8)
         verdict = "within the SLO" if data["within_slo"] else "SLO broken"
-        ax.set_title(
-            f"{PHASE_STYLE[phase]['label']}, {data['replicas']} replicas: {data['rate']:,}/s for "
-            f"{data['seconds']}s; {data['acknowledged_share']:.1%} acknowledged, "
-            f"p95 {data['latency_ms']['p95'] or 0:,.0f} ms, {verdict}",
+        top.set_title(
+            f"{phase}, {data['replicas']} app replicas: "
+            f"{data['rate']:,}/s for {data['seconds']} s\n"
+            f"{data['acknowledged_share']:.1%} acknowledged, p95 "
+            f"{data['latency_ms']['p95'] or 0:,.0f} ms: {verdict}",
             fontsize=10,
         )
-    axes[-1, 0].set_xlabel("seconds since the burst began")
+        bottom.plot(t, [s.get("rows") or 0 for s in timeline], color="tab:green", label="rows")
+        bottom.set_ylabel("rows written since the burst began")
+        bottom.set_ylim(bottom=0)
+        bottom.set_xlabel("seconds since the burst began")
+        backlog = [s.get("backlog") or 0 for s in timeline]
+        if any(backlog):
+            right = bottom.twinx()
+            right.plot(t, backlog, color="tab:red", label="backlog")
+            right.set_ylabel("signups waiting in the stream", color="tab:red")
+            right.set_ylim(bottom=0)
+            lines, labels = bottom.get_legend_handles_labels()
+            more, more_labels = right.get_legend_handles_labels()
+            bottom.legend(lines + more, labels + more_labels, loc="upper left", fontsize=8)
+        else:
+            bottom.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

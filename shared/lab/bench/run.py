@@ -207,11 +207,32 @@ def write(results: dict[str, Any], out: Path) -> list[Path]:
     host = "".join(c if c.isalnum() or c in "-." else "-" for c in bench["host"])
     stem = f"{bench['date']}-{host}" + ("-quick" if bench["quick"] else "")
     out.mkdir(parents=True, exist_ok=True)
-    plots = {**_scale_plots.draw(results, out, stem), **_plots.draw(results, out, stem)}
-    json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
+    json_path = out / f"{stem}.json"
     json_path.write_text(json.dumps(results, indent=1) + "\n")
+    return [json_path, *draw(results, out, stem)]
+
+
+def draw(results: dict[str, Any], out: Path, stem: str) -> list[Path]:
+    """The Markdown and the plots of a run, beside its JSON."""
+    plots = {**_scale_plots.draw(results, out, stem), **_plots.draw(results, out, stem)}
+    md_path = out / f"{stem}.md"
     md_path.write_text(_report.markdown(results, plots))
-    return [json_path, md_path, *(out / name for name in plots.values())]
+    return [md_path, *(out / name for name in plots.values())]
+
+
+def replot(path: Path) -> int:
+    """Draw a committed run's Markdown and plots again, without measuring anything."""
+    try:
+        results = json.loads(path.read_text())
+        if not isinstance(results, dict) or "host" not in results.get("bench", {}):
+            raise ValueError("it has no bench section")
+    except (OSError, ValueError) as exc:
+        print(f"error: {path} is not a bench result: {exc}", file=sys.stderr)
+        return 2
+    _report.add_ratios(results)
+    for written in draw(results, path.parent, path.stem):
+        print(f"  {written}")
+    return 0
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -233,7 +254,15 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         help="the scale model, the whole machine, or both (default)",
     )
+    parser.add_argument(
+        "--replot",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: draw that run's Markdown and plots again (after a plot changed)",
+    )
     args = parser.parse_args(argv)
+    if args.replot is not None:
+        return replot(args.replot)
     parts = {"scale", "machine"} if args.part == "all" else {args.part}
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     unknown = [p for p in phases if p not in PHASE_TARGETS]
