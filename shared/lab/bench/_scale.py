@@ -94,9 +94,11 @@ def sweep(
             stack: Stack, runner: Runner, m: Measurement, n: int = replicas, best: int = best_before
         ) -> Any:
             last_one = n == top or (n > 1 and m.sustained_rate < plan.gain * best)
-            if not last_one or burst_rate is None or not m.sustained_rate:
+            if not last_one or burst_rate is None:
                 return {}
             rate = burst_rate(max(best, m.sustained_rate))
+            if rate < 10:
+                return {}  # nothing held anywhere: there is no best to burst above
             settle = Settler(stack, has_db=True, timeout=plan.settle_timeout)
             return {"burst": _burst.burst(stack, runner, settle, plan, progress, rate)}
 
