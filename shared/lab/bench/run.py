@@ -280,7 +280,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     progress = Progress()
+    # Both stop the bench the same way, also when it was started with SIGINT ignored (a
+    # shell's background job): Ctrl-C is how a person stops it, and the test does the same.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     kind = "quick: seconds per step, a smoke test" if plan.quick else "full: under 45 minutes"
     what = []
     if "scale" in parts:
