@@ -263,7 +263,8 @@ def test_quick_bench_writes_json_table_and_plots(tmp_path: Path, server_tmp: Pat
     assert pg["copy_staging_rows_per_s"] > 0
     assert pg["copy_into_users_rows_per_s"] > 0
 
-    assert set(results["phases"]) == {"phase1", "phase2", "phase3"}
+    # --quick measures phase 2 in the scale model only (its whole-machine path is phase 1's).
+    assert set(results["phases"]) == {"phase1", "phase3"}
     for name, phase in results["phases"].items():
         if phase["status"] == "skipped":
             assert phase["reason"], name  # a phase not built yet says why

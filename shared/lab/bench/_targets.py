@@ -157,9 +157,10 @@ def measure(
             settle = Settler(
                 stack, has_db="db" not in target.leave_out, timeout=plan.settle_timeout
             )
-            warm = max(10, (start or plan.start_rate) // 2)
-            progress.step(f"warming up at {warm}/s for {plan.step_seconds}s (not counted)")
-            settle.after(runner.run(warm, plan.step_seconds))
+            if plan.warm_up:
+                warm = max(10, (start or plan.start_rate) // 2)
+                progress.step(f"warming up at {warm}/s for {plan.step_seconds}s (not counted)")
+                settle.after(runner.run(warm, plan.step_seconds))
             _search(plan, progress, runner, settle, result, start)
             _confirm(plan, progress, runner, settle, result, stack)
             if target.name == "phase3" and result.sustained_rate:

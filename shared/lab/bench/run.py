@@ -245,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT, help="default docs/results")
     parser.add_argument(
         "--phases",
-        default=",".join(PHASE_TARGETS),
-        help="comma-separated phases of the whole-machine part (default: all that exist)",
+        default=None,
+        help="comma-separated phases of the whole-machine part (default: all; with --quick, "
+        "phase1,phase3: phase 2's path is phase 1's code, and the scale model runs phase 2)",
     )
     parser.add_argument(
         "--part",
@@ -264,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.replot is not None:
         return replot(args.replot)
     parts = {"scale", "machine"} if args.part == "all" else {args.part}
-    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    chosen = args.phases or ("phase1,phase3" if args.quick else ",".join(PHASE_TARGETS))
+    phases = [p.strip() for p in chosen.split(",") if p.strip()]
     unknown = [p for p in phases if p not in PHASE_TARGETS]
     if unknown:
         print(
