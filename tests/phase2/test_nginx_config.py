@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lab._proc import ServerProcess, free_port
+from lab._proc import ServerProcess
 from lab.components import nginx
 from lab.runtime import Ports, RunContext, http_ok
 from lab.topology import load
@@ -131,8 +131,25 @@ def start_nginx(tmp_path: Path) -> Iterator[Callable[[list[str]], Nginx]]:
         process.stop()
 
 
-def dead_address() -> str:
-    return f"127.0.0.1:{free_port()}"  # nothing listens there: connections are refused
+@pytest.fixture
+def dead_address() -> Iterator[Callable[[], str]]:
+    """Addresses that refuse connections: bound, never listening, held until the test ends.
+
+    Held, not just probed free: a port that is only known to have been free can be handed
+    to nginx's own listener a moment later, and nginx proxying to itself loops until its
+    worker connections run out and answers 500.
+    """
+    held: list[socket.socket] = []
+
+    def reserve() -> str:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        held.append(sock)
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+    yield reserve
+    for sock in held:
+        sock.close()
 
 
 def test_a_post_that_reached_a_replica_is_never_replayed(
@@ -154,7 +171,9 @@ def test_a_post_that_reached_a_replica_is_never_replayed(
 
 
 def test_a_post_is_retried_when_the_connection_was_refused(
-    upstreams: Callable[[], Upstream], start_nginx: Callable[[list[str]], Nginx]
+    upstreams: Callable[[], Upstream],
+    start_nginx: Callable[[list[str]], Nginx],
+    dead_address: Callable[[], str],
 ) -> None:
     live = upstreams()
     proxy = start_nginx([dead_address(), live.address])
@@ -207,7 +226,9 @@ def test_connections_to_the_replicas_are_kept_alive(
     assert replica.hits[0][2].get("connection", "") != "close"
 
 
-def test_all_replicas_down_is_a_json_502(start_nginx: Callable[[list[str]], Nginx]) -> None:
+def test_all_replicas_down_is_a_json_502(
+    start_nginx: Callable[[list[str]], Nginx], dead_address: Callable[[], str]
+) -> None:
     proxy = start_nginx([dead_address(), dead_address()])
 
     for response in (
@@ -251,7 +272,7 @@ def test_nginx_own_errors_are_json(
 
 
 def test_stub_status_is_served_on_the_status_port(
-    start_nginx: Callable[[list[str]], Nginx],
+    start_nginx: Callable[[list[str]], Nginx], dead_address: Callable[[], str]
 ) -> None:
     proxy = start_nginx([dead_address()])
     status = httpx.get(proxy.status_url)
