@@ -9,13 +9,10 @@ still be draining the stream when k6 ends: wait until the count reaches k6's, or
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import psycopg
-
-from lab.topology import TopologyError, load
 
 
 @dataclass(frozen=True)
@@ -39,22 +36,6 @@ class Persisted:
             f"persisted: {self.rows:,} rows for {self.acknowledged:,} acknowledged signups "
             f"({verdict}{dup}; waited {self.waited_s:.1f}s for the writer)"
         )
-
-
-def database_url(state: Mapping[str, object] | None) -> str | None:
-    """The running native phase's database, as its migrate service reaches it."""
-    if state is None or not isinstance(state.get("services"), list):
-        return None
-    services: list[Any] = state["services"]  # type: ignore[assignment]
-    port = next((s.get("port") for s in services if s.get("service") == "db"), None)
-    try:
-        topology = load(str(state.get("phase")))
-        url = topology["migrate"].environment["SIGNUP_DATABASE_URL"]
-    except (TopologyError, KeyError):
-        return None
-    if not isinstance(port, int):
-        return None
-    return url.replace("@db:5432/", f"@127.0.0.1:{port}/")
 
 
 def count(url: str, run_id: str) -> tuple[int, int]:

@@ -14,36 +14,10 @@ from pathlib import Path
 
 import psutil
 
-from lab import _cgroup
+from lab import _cgroup, state
 from lab.runtime import Ports, RunContext
-from lab.topology import PHASES, REPO, TopologyError, load
-
-RUN_DIR = Path(os.environ.get("LAB_RUN_DIR", REPO / ".run"))
-
-
-def state_file(run_dir: Path) -> Path:
-    return run_dir / "state.json"
-
-
-def read_state(run_dir: Path) -> dict[str, object] | None:
-    path = state_file(run_dir)
-    try:
-        state: dict[str, object] = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return state if is_supervisor(state) else None
-
-
-def is_supervisor(state: dict[str, object]) -> bool:
-    """The state's supervisor is alive, and is the same process, not a later one that got
-    its pid (after a reboot): it must have been created when the state says."""
-    pid, created = state.get("supervisor_pid"), state.get("supervisor_created")
-    if not isinstance(pid, int) or not isinstance(created, float):
-        return False
-    try:
-        return abs(psutil.Process(pid).create_time() - created) < 1.0
-    except psutil.Error:
-        return False
+from lab.state import RUN_DIR, RunState
+from lab.topology import PHASES, TopologyError, load
 
 
 def docker_available() -> bool:
@@ -69,14 +43,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         command = ["docker", "compose", "-f", str(compose), "up", "-d", "--wait"]
         return subprocess.run(command, check=False).returncode
     print(f"{args.phase}: no Docker engine here (or RUNTIME=native): native runtime")
-    running = read_state(args.run_dir)
+    running = state.read(args.run_dir)
     if running is not None:
-        if running.get("phase") == args.phase:
-            print(f"{args.phase} is already running (supervisor pid {running['supervisor_pid']})")
+        if running.phase == args.phase:
+            print(f"{args.phase} is already running (supervisor pid {running.supervisor_pid})")
             print_services(running)
             return 0
         print(
-            f"error: {running.get('phase')} is running; `make down` first",
+            f"error: {running.phase} is running; `make down` first",
             file=sys.stderr,
         )
         return 1
@@ -126,26 +100,22 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"error: {message['error']}", file=sys.stderr)
         return 1
     print(f"{args.phase} is up:")
-    print_services(message["state"])
+    print_services(RunState.from_dict(message["state"]))
     return 0
 
 
-def print_services(state: dict[str, object]) -> None:
-    services = state.get("services")
-    assert isinstance(services, list)
-    for svc in services:
-        status = f"ran once, exit {svc['exit_code']}" if svc["oneshot"] else f"pid {svc['pid']}"
-        where = svc["url"] or (f"127.0.0.1:{svc['port']}" if svc["port"] else "")
+def print_services(running: RunState) -> None:
+    for svc in running.services:
+        status = f"ran once, exit {svc.exit_code}" if svc.oneshot else f"pid {svc.pid}"
+        where = svc.url or (f"127.0.0.1:{svc.port}" if svc.port else "")
         limit = ""
-        if svc["cpus"] or svc["memory"]:
-            mem = f"{svc['memory'] // 2**20}M" if svc["memory"] else "-"
-            limit = f"[{svc['cpus'] or '-'} cpu, {mem}]"
-        print(f"  {svc['name']:<20} {where:<40} {status:<18} {limit}")
-    skipped = state.get("skipped") or {}
-    assert isinstance(skipped, dict)
-    for name, reason in skipped.items():
+        if svc.cpus or svc.memory:
+            mem = f"{svc.memory // 2**20}M" if svc.memory else "-"
+            limit = f"[{svc.cpus or '-'} cpu, {mem}]"
+        print(f"  {svc.name:<20} {where:<40} {status:<18} {limit}")
+    for name, reason in running.skipped.items():
         print(f"  {name:<20} not run natively: {reason}")
-    print(f"  cgroups: {state.get('cgroups')}")
+    print(f"  cgroups: {running.cgroups}")
 
 
 def cmd_supervise(args: argparse.Namespace) -> int:
@@ -157,7 +127,7 @@ def cmd_supervise(args: argparse.Namespace) -> int:
     ctx = RunContext(
         load(args.phase), args.run_dir, Ports.from_env(), cpu_period_us=_cgroup.period_us()
     )
-    return supervise(ctx, state_file(args.run_dir), args.notify_fd)
+    return supervise(ctx, state.path(args.run_dir), args.notify_fd)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -168,43 +138,49 @@ def cmd_down(args: argparse.Namespace) -> int:
             )
             print(f"{phase}: docker compose down")
         return 0
-    path = state_file(args.run_dir)
-    try:
-        state = json.loads(path.read_text())
-        # Before the supervisor stops: it removes the state file on its way out.
-        written = path.stat().st_mtime
-    except (OSError, ValueError):
-        print("nothing is running")
-        return 0
-    pid = state.get("supervisor_pid")
-    if isinstance(pid, int) and is_supervisor(state):
-        print(f"stopping {state.get('phase')} ...", flush=True)
-        os.kill(pid, signal.SIGTERM)
-        try:
-            psutil.Process(pid).wait(timeout=90)
-        except psutil.NoSuchProcess:
-            pass
-        except psutil.TimeoutExpired:
-            print("supervisor did not stop in 90 s; killing what it started", file=sys.stderr)
-    # Whatever happened to the supervisor, nothing it started may survive `make down`.
-    leftovers = _kill_leftovers(state, written=written)
-    path.unlink(missing_ok=True)
-    print("stopped" + (f" (killed {leftovers} leftover processes)" if leftovers else ""))
+    print(stop_native(args.run_dir))
     return 0
 
 
-def _kill_leftovers(state: dict[str, object], written: float) -> int:
+def stop_native(run_dir: Path, *, timeout: float = 90.0) -> str:
+    """Stop the native run: its supervisor by SIGTERM (only if it is still the process the
+    state names), then whatever the state names that is still alive. Returns what happened."""
+    file = state.path(run_dir)
+    running = state.load(file)
+    if running is None:
+        return "nothing is running"
+    try:
+        # Read before the supervisor stops: it removes the state file on its way out.
+        written = file.stat().st_mtime
+    except OSError:
+        return "nothing is running"
+    if running.supervisor_alive():
+        print(f"stopping {running.phase} ...", flush=True)
+        os.kill(running.supervisor_pid, signal.SIGTERM)
+        try:
+            psutil.Process(running.supervisor_pid).wait(timeout=timeout)
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.TimeoutExpired:
+            print(
+                f"supervisor did not stop in {timeout:.0f} s; killing what it started",
+                file=sys.stderr,
+            )
+    # Whatever happened to the supervisor, nothing it started may survive `make down`.
+    leftovers = _kill_leftovers(running, written=written)
+    file.unlink(missing_ok=True)
+    return "stopped" + (f" (killed {leftovers} leftover processes)" if leftovers else "")
+
+
+def _kill_leftovers(running: RunState, written: float) -> int:
     """Kill what the state names, but only processes older than the state file: a pid that
     was reused since (after a reboot) belongs to someone else."""
     killed = 0
-    services = state.get("services") or []
-    assert isinstance(services, list)
-    for svc in services:
-        pid = svc.get("pid")
-        if not pid or not psutil.pid_exists(pid):
+    for svc in running.services:
+        if not svc.pid or not psutil.pid_exists(svc.pid):
             continue
         try:
-            proc = psutil.Process(pid)
+            proc = psutil.Process(svc.pid)
             if proc.create_time() > written + 1:
                 continue
             for p in [*proc.children(recursive=True), proc]:
@@ -224,12 +200,12 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    state = read_state(args.run_dir)
-    if state is None:
+    running = state.read(args.run_dir)
+    if running is None:
         print("nothing is running (native runtime)")
         return 0
-    print(f"{state['phase']} (native, supervisor pid {state['supervisor_pid']}):")
-    print_services(state)
+    print(f"{running.phase} (native, supervisor pid {running.supervisor_pid}):")
+    print_services(running)
     return 0
 
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lab import _k6, _rows, _soak_report, soak
-from lab.cli import RUN_DIR, read_state
+from lab import _k6, _rows, _soak_report, soak, state
+from lab.state import RUN_DIR, RunState
 from lab.topology import PHASES
 
 SCENARIOS = ("smoke", "load", "stress", "capacity", "target", "soak")
@@ -51,7 +51,7 @@ class Plan:
     prometheus: str | None
     database_url: str | None = None  # set when the target is the native stack running here
     # The soak samples the native stack's processes: the supervisor's state, when it runs.
-    state: Mapping[str, object] | None = None
+    state: RunState | None = None
 
 
 def check_mix(raw: str) -> str:
@@ -68,51 +68,31 @@ def check_mix(raw: str) -> str:
     return raw
 
 
-def running_stack(run_dir: Path) -> dict[str, object] | None:
-    """The native stack's state file, when its supervisor is alive."""
-    return read_state(run_dir)
+def running_stack(run_dir: Path) -> RunState | None:
+    """The native stack's state, when its supervisor is alive."""
+    return state.read(run_dir)
 
 
-def _service_port(state: Mapping[str, object], service: str) -> int | None:
-    services = state.get("services")
-    if not isinstance(services, list):
-        return None
-    for svc in services:
-        if svc.get("service") == service and isinstance(svc.get("port"), int):
-            return int(svc["port"])
-    return None
-
-
-def detect_phase(env: Mapping[str, str], state: Mapping[str, object] | None) -> str:
+def detect_phase(env: Mapping[str, str], running: RunState | None) -> str:
     phase = env.get("PHASE", "")
     if phase:
         if phase not in PHASES:
             raise UsageError(f"PHASE={phase!r}: use {', '.join(PHASES)}")
         return phase
-    if state is not None and state.get("phase") in PHASES:
-        return str(state["phase"])
+    if running is not None and running.phase in PHASES:
+        return running.phase
     raise UsageError(
         "no phase is running natively here (.run/state.json): start one with `make phase1`, "
         "or name the one you test with PHASE=phase1|phase2|phase3"
     )
 
 
-def default_base_url(state: Mapping[str, object] | None) -> str:
-    # The public entry of a native run: nginx in phases 2 and 3, the app itself in phase 1.
-    if state is not None:
-        for service in ("nginx", "app"):
-            port = _service_port(state, service)
-            if port is not None:
-                return f"http://127.0.0.1:{port}"
-    return DEFAULT_BASE_URL
+def default_base_url(running: RunState | None) -> str:
+    return (running.entry_url if running else None) or DEFAULT_BASE_URL
 
 
-def default_prometheus(state: Mapping[str, object] | None) -> str:
-    if state is not None:
-        port = _service_port(state, "prometheus")
-        if port is not None:
-            return f"http://127.0.0.1:{port}"
-    return DEFAULT_PROMETHEUS
+def default_prometheus(running: RunState | None) -> str:
+    return (running.url("prometheus") if running else None) or DEFAULT_PROMETHEUS
 
 
 def plan(
@@ -120,7 +100,7 @@ def plan(
     env: Mapping[str, str],
     *,
     results: Path,
-    state: Mapping[str, object] | None,
+    state: RunState | None,
     duration: str | None = None,
     now: datetime | None = None,
 ) -> Plan:
@@ -170,7 +150,9 @@ def plan(
         summary=summary,
         meta=results / f"{test_id}.meta.json",
         prometheus=prometheus.rstrip("/") if _k6.answers(f"{prometheus}/-/ready") else None,
-        database_url=(_rows.database_url(state) if base_url == default_base_url(state) else None),
+        database_url=(
+            state.database_url if state and base_url == default_base_url(state) else None
+        ),
         state=state,
     )
 
@@ -189,14 +171,14 @@ def run(p: Plan, *, quiet: bool = False) -> int:
     sampler = None
     if p.scenario == "soak":
         try:
-            state = soak.check_native(p.phase, p.state)
+            native = soak.check_native(p.phase, p.state)
         except soak.SoakError as exc:
             raise UsageError(str(exc)) from None
         sampler = soak.Sampler(
-            soak.services_of(state),
+            native.pids(),
             soak.seconds(p.variables["DURATION"]),
-            _rows.database_url(state),
-            soak.service_url(state, "redis"),
+            native.database_url,
+            native.url("redis"),
         )
     p.summary.parent.mkdir(parents=True, exist_ok=True)
     outputs = ("experimental-prometheus-rw",) if p.prometheus else ()

@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lab import _plot, dashboards
+from lab import _plot, dashboards, state
 from lab._promapi import Prometheus, PrometheusError, Series, Unreachable
-from lab.cli import RUN_DIR, read_state
 from lab.topology import PHASES, REPO
 
 # Where lab.loadtest writes its meta files (it honours the same variable).
@@ -119,13 +118,8 @@ def choose_window(args: argparse.Namespace, now: float) -> Window:
 
 
 def default_prometheus() -> str:
-    state = read_state(RUN_DIR)
-    services = state.get("services") if state else None
-    if isinstance(services, list):
-        for svc in services:
-            if svc.get("service") == "prometheus" and svc.get("url"):
-                return str(svc["url"])
-    return "http://127.0.0.1:9090"
+    running = state.read(state.RUN_DIR)
+    return (running.url("prometheus") if running else None) or "http://127.0.0.1:9090"
 
 
 def slug(text: str) -> str:

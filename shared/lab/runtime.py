@@ -148,6 +148,14 @@ class RunContext:
         pattern = re.compile(r"(?<=[@/])([a-z][a-z0-9_-]*):(\d+)")
         return {k: pattern.sub(address, v) for k, v in environment.items()}
 
+    def database_url(self) -> str | None:
+        """The direct (not pooled) URL of the phase's database, as its migrate service uses
+        it; None before the database has a native address."""
+        migrate = self.topology.services.get("migrate")
+        if migrate is None or ("db", 5432) not in self.addresses:
+            return None
+        return self.rewrite(migrate.environment).get("SIGNUP_DATABASE_URL")
+
     def render(self, template: Path, dest: Path, **context: object) -> Path:
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(template.parent)),

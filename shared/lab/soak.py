@@ -33,6 +33,7 @@ import psutil
 import psycopg
 import redis
 
+from lab.state import RunState
 from lab.topology import REPO
 
 SHARE = 0.7
@@ -91,9 +92,9 @@ def variables(env: Mapping[str, str], phase: str, duration: str) -> dict[str, st
     return {"RATE": str(rate), "DURATION": duration, "SOAK_WINDOWS": str(WINDOWS)}
 
 
-def check_native(phase: str, state: Mapping[str, object] | None) -> Mapping[str, object]:
+def check_native(phase: str, state: RunState | None) -> RunState:
     """The supervisor's state of the phase the soak runs against; it reads its processes."""
-    if state is None or state.get("phase") != phase:
+    if state is None or state.phase != phase:
         raise SoakError(
             f"the soak samples the processes of a native {phase} running here: "
             f"start it with `make {phase}` (RUNTIME=native)"
@@ -285,19 +286,3 @@ def judge(samples: list[Sample]) -> list[Growth]:
             worst, note = max(worst, allowed + 1), "restarted during the soak"
         verdicts.append(Growth(name, base, worst, allowed, note))
     return verdicts
-
-
-def services_of(state: Mapping[str, object]) -> dict[str, int]:
-    """Every long-running process of the native stack: name -> pid."""
-    found = {}
-    for service in state.get("services") or []:  # type: ignore[attr-defined]
-        if not service.get("oneshot") and isinstance(service.get("pid"), int):
-            found[str(service["name"])] = int(service["pid"])
-    return found
-
-
-def service_url(state: Mapping[str, object], service: str) -> str | None:
-    for entry in state.get("services") or []:  # type: ignore[attr-defined]
-        if entry.get("service") == service and entry.get("url"):
-            return str(entry["url"])
-    return None

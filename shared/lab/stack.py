@@ -44,9 +44,9 @@ class Stack:
         raise KeyError(name)
 
     def database_url(self) -> str:
-        """Direct (not pooled) URL of the phase's database, as the migrate service uses it."""
-        env = self.ctx.rewrite(self.ctx.topology["migrate"].environment)
-        return env["SIGNUP_DATABASE_URL"]
+        url = self.ctx.database_url()
+        assert url is not None, "a running phase has a database"
+        return url
 
 
 def with_environment(topology: Topology, overrides: Mapping[str, Mapping[str, str]]) -> Topology:

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from wsgiref.simple_server import WSGIServer
@@ -26,10 +26,11 @@ from prometheus_client import start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from lab import _cgroup
+from lab import _cgroup, state
 from lab._proc import AlreadyRunning, ProcessExitedWithError, ServerProcess, TimeoutExpired
 from lab.components import BUILDERS, SKIPPED
 from lab.runtime import LOOPBACK, ProcSpec, RunContext
+from lab.state import RunState, ServiceState
 from lab.topology import Topology
 
 log = logging.getLogger("lab.supervisor")
@@ -209,7 +210,7 @@ class Supervisor:
                         entry.next_restart = time.monotonic() + min(10.0, 0.1 * 2**entry.restarts)
                     changed = True
             if changed:
-                write_state(state_file, self.state())
+                state.write(state_file, self.state())
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -236,34 +237,33 @@ class Supervisor:
                     path.parent.rmdir()  # the shared signup-lab folder, once the last run ends
 
     # --- report --------------------------------------------------------------------------
-    def state(self) -> dict[str, object]:
-        return {
-            "phase": self.ctx.phase,
-            "runtime": "native",
-            "supervisor_pid": os.getpid(),
-            # With the pid, tells this process from a later one that reuses the number.
-            "supervisor_created": psutil.Process().create_time(),
-            "run_id": self.run_id,
-            "cgroups": self.cgroups_unavailable or "per-service limits applied",
-            "services": [
-                {
-                    "name": e.spec.name,
-                    "service": e.spec.service,
-                    "pid": e.process.pid if e.process else None,
-                    "port": e.spec.port,
-                    "url": e.spec.url,
-                    "oneshot": e.spec.oneshot,
-                    "exit_code": e.exit_code,
-                    "restarts": e.restarts,
-                    "cpus": e.spec.cpus,
-                    "memory": e.spec.memory,
-                    "cgroup": e.cgroup.relative if e.cgroup else None,
-                    "log": str(self.ctx.log(e.spec.name)),
-                }
+    def state(self) -> RunState:
+        return RunState(
+            phase=self.ctx.phase,
+            supervisor_pid=os.getpid(),
+            supervisor_created=psutil.Process().create_time(),
+            run_id=self.run_id,
+            cgroups=self.cgroups_unavailable or "per-service limits applied",
+            services=tuple(
+                ServiceState(
+                    name=e.spec.name,
+                    service=e.spec.service,
+                    pid=e.process.pid if e.process else None,
+                    port=e.spec.port,
+                    url=e.spec.url,
+                    oneshot=e.spec.oneshot,
+                    exit_code=e.exit_code,
+                    restarts=e.restarts,
+                    cpus=e.spec.cpus,
+                    memory=e.spec.memory,
+                    cgroup=e.cgroup.relative if e.cgroup else None,
+                    log=str(self.ctx.log(e.spec.name)),
+                )
                 for e in self.running
-            ],
-            "skipped": {n: r for n, r in SKIPPED.items() if n in self.ctx.topology.services},
-        }
+            ),
+            skipped={n: r for n, r in SKIPPED.items() if n in self.ctx.topology.services},
+            database_url=self.ctx.database_url(),
+        )
 
     def _serve_container_metrics(self) -> None:
         registry = CollectorRegistry()
@@ -378,12 +378,6 @@ def _tail(logfile: Path, lines: int = 3) -> str:
     return f"{last} (log: {logfile})" if last else f"see {logfile}"
 
 
-def write_state(path: Path, state: dict[str, object]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2))
-    tmp.replace(path)
-
-
 def supervise(ctx: RunContext, state_file: Path, notify_fd: int | None) -> int:
     """Entry point of the detached supervisor process."""
     run_id = f"{ctx.phase}-{os.getpid()}"
@@ -401,9 +395,9 @@ def supervise(ctx: RunContext, state_file: Path, notify_fd: int | None) -> int:
         _notify(notify_fd, {"ok": False, "error": str(exc)})
         supervisor.stop_all()
         return 1
-    state = supervisor.state()
-    write_state(state_file, state)
-    _notify(notify_fd, {"ok": True, "state": state})
+    running = supervisor.state()
+    state.write(state_file, running)
+    _notify(notify_fd, {"ok": True, "state": running.as_dict()})
     try:
         supervisor.watch(state_file)
     finally:
@@ -417,7 +411,3 @@ def _notify(fd: int | None, message: dict[str, object]) -> None:
         return
     with os.fdopen(fd, "w") as pipe:
         pipe.write(json.dumps(message) + "\n")
-
-
-def alive(pids: Iterable[int | None]) -> list[int]:
-    return [pid for pid in pids if pid and psutil.pid_exists(pid)]

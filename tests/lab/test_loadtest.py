@@ -21,11 +21,10 @@ import httpx
 import psycopg
 import pytest
 
-from lab import _k6, loadtest
+from lab import _k6, loadtest, state
 from lab._k6 import Summary
 from lab._proc import free_port
 from lab.stack import Stack, running
-from lab.supervisor import write_state
 from tests.conftest import child_env
 
 CLOSED = f"http://127.0.0.1:{free_port()}"  # nothing listens: no Prometheus, no service
@@ -102,7 +101,7 @@ def test_plan_passes_variables_through(tmp_path: Path) -> None:
 def _state_of(stack: Stack, run_dir: Path) -> None:
     """The state file `make phase1` would write, so detection is tested on the real format."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_state(run_dir / "state.json", stack.supervisor.state())
+    state.write(state.path(run_dir), stack.supervisor.state())
 
 
 def test_phase_url_and_prometheus_come_from_the_running_stack(

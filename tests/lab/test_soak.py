@@ -16,9 +16,10 @@ import pytest
 
 from lab import _k6, _soak_report, loadtest, soak
 from lab.soak import JITTER, WARMUP_WINDOWS, Sample
+from lab.state import RunState
 
 MIB = 1 << 20
-STATE: dict[str, object] = {"phase": "phase3", "services": []}
+STATE = RunState("phase3", supervisor_pid=0, supervisor_created=0.0, run_id="", cgroups="")
 
 
 def samples(memory: dict[str, list[int]], claims: list[int] | None = None) -> list[Sample]:
