@@ -16,17 +16,16 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
 import psutil
 from prometheus_client import start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.registry import CollectorRegistry
 
 from lab import _cgroup, state
+from lab._container_metrics import ContainerCollector
 from lab._proc import AlreadyRunning, ProcessExitedWithError, ServerProcess, TimeoutExpired
 from lab.components import BUILDERS, SKIPPED
 from lab.runtime import LOOPBACK, ProcSpec, RunContext
@@ -72,6 +71,11 @@ def start_order(topology: Topology) -> list[str]:
     for name in topology.services:
         visit(name)
     return order
+
+
+def restart_delay(restarts: int) -> float:
+    """compose's restart backoff: 0.1 s doubling with each restart, capped (here at 10 s)."""
+    return min(10.0, 0.1 * 2.0**restarts)
 
 
 @dataclass
@@ -196,8 +200,7 @@ class Supervisor:
                     # Reap it (and any children left in its group); its own exit code is
                     # expected, or mirakuru would raise for a SIGKILL (-9 is not -SIGTERM).
                     process.stop(expected_returncode=code)
-                    # compose's restart backoff: 0.1 s doubling, capped (here at 10 s)
-                    entry.next_restart = time.monotonic() + min(10.0, 0.1 * 2**entry.restarts)
+                    entry.next_restart = time.monotonic() + restart_delay(entry.restarts)
                     changed = True
                 if entry.spec.restart and time.monotonic() >= entry.next_restart:
                     try:
@@ -207,7 +210,7 @@ class Supervisor:
                     except StartError as exc:
                         log.error("restart failed: %s", exc)
                         entry.restarts += 1
-                        entry.next_restart = time.monotonic() + min(10.0, 0.1 * 2**entry.restarts)
+                        entry.next_restart = time.monotonic() + restart_delay(entry.restarts)
                     changed = True
             if changed:
                 state.write(state_file, self.state())
@@ -267,106 +270,12 @@ class Supervisor:
 
     def _serve_container_metrics(self) -> None:
         registry = CollectorRegistry()
-        registry.register(ContainerCollector(self))
+        registry.register(ContainerCollector(self.ctx.cpu_period_us, lambda: self.running))
         server, _thread = start_http_server(
             self.ctx.ports.containers, addr=LOOPBACK, registry=registry
         )
         self._metrics_server = server
         self.ctx.members["cadvisor"] = [f"{LOOPBACK}:{self.ctx.ports.containers}"]
-
-
-class ContainerCollector(Collector):
-    """cAdvisor's series for native services, so one Capacity dashboard fits both runtimes."""
-
-    LABELS = ("name", "container_label_com_docker_compose_service")
-
-    def __init__(self, supervisor: Supervisor) -> None:
-        self.supervisor = supervisor
-
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        cpu = CounterMetricFamily(
-            "container_cpu_usage_seconds_total", "Cumulative CPU time consumed", labels=self.LABELS
-        )
-        memory = GaugeMetricFamily(
-            "container_memory_usage_bytes", "Current memory usage", labels=self.LABELS
-        )
-        quota = GaugeMetricFamily("container_spec_cpu_quota", "CPU quota", labels=self.LABELS)
-        period = GaugeMetricFamily("container_spec_cpu_period", "CPU period", labels=self.LABELS)
-        limit = GaugeMetricFamily(
-            "container_spec_memory_limit_bytes", "Memory limit", labels=self.LABELS
-        )
-        # cAdvisor's throttling series: the evidence that a service ran into its quota.
-        periods = CounterMetricFamily(
-            "container_cpu_cfs_periods_total",
-            "Number of elapsed enforcement period intervals",
-            labels=self.LABELS,
-        )
-        throttled = CounterMetricFamily(
-            "container_cpu_cfs_throttled_periods_total",
-            "Number of throttled period intervals",
-            labels=self.LABELS,
-        )
-        throttled_s = CounterMetricFamily(
-            "container_cpu_cfs_throttled_seconds_total",
-            "Total time duration the container has been throttled",
-            labels=self.LABELS,
-        )
-        cfs_period = self.supervisor.ctx.cpu_period_us
-        for entry in list(self.supervisor.running):
-            if entry.spec.oneshot or entry.process is None:
-                continue
-            labels = [entry.spec.name, entry.spec.service]
-            usage = _usage(entry)
-            if usage is None:
-                continue
-            cpu.add_metric(labels, usage.cpu_seconds)
-            memory.add_metric(labels, usage.memory_bytes)
-            if entry.spec.cpus:
-                quota.add_metric(labels, round(entry.spec.cpus * cfs_period))
-                period.add_metric(labels, cfs_period)
-                stats = _throttling(entry)
-                if stats is not None:
-                    periods.add_metric(labels, stats.periods)
-                    throttled.add_metric(labels, stats.throttled)
-                    throttled_s.add_metric(labels, stats.throttled_seconds)
-            if entry.spec.memory:
-                limit.add_metric(labels, entry.spec.memory)
-        yield from (cpu, memory, quota, period, limit, periods, throttled, throttled_s)
-
-
-def _throttling(entry: Running) -> _cgroup.Throttling | None:
-    if entry.cgroup is None:
-        return None
-    try:
-        return entry.cgroup.throttling()
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def _usage(entry: Running) -> _cgroup.Usage | None:
-    if entry.cgroup is not None:
-        try:
-            return entry.cgroup.usage()
-        except OSError:
-            return None
-    # No cgroups: add up the process tree (a process that exited takes its CPU time with it).
-    pid = entry.process.pid if entry.process else None
-    if pid is None:
-        return None
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return None
-    cpu_seconds, rss = 0.0, 0
-    for proc in procs:
-        try:
-            times, mem = proc.cpu_times(), proc.memory_info()
-        except psutil.Error:
-            continue
-        cpu_seconds += times.user + times.system
-        rss += mem.rss
-    return _cgroup.Usage(cpu_seconds, rss)
 
 
 def _tail(logfile: Path, lines: int = 3) -> str:
