@@ -1,12 +1,15 @@
-"""Compose files cannot run here (no Docker engine), so they are checked statically.
+"""What a reviewer would check by eye in every phase's compose file.
 
-What a reviewer would check by eye, for every phase: it parses with its includes, every image
-is pinned, every service is limited and health-checked, ports are published on loopback only,
-nothing that scales has a container_name, and depends_on waits for health.
+No engine runs here, but the real Compose binary does (tests/compose/_compose.py): the service
+checks read the model `docker compose config` resolves, includes merged and variables at their
+defaults. Every image is pinned, every service is limited and health-checked, ports are
+published on loopback only, nothing that scales has a container_name, and depends_on waits for
+health. The checks of paths as written (bind mounts, the include's env_file) read the YAML.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -14,6 +17,7 @@ import pytest
 import yaml
 
 from lab.topology import PHASES, load_compose
+from tests.compose import _compose
 
 EXISTING = [phase for phase, folder in PHASES.items() if (folder / "compose.yaml").exists()]
 # One-shot jobs: they run to completion, so "healthy" has no meaning for them.
@@ -21,9 +25,13 @@ ONESHOT = {"migrate"}
 PINNED = re.compile(r"^[\w./-]+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$")
 
 
+@functools.cache
+def _model(phase: str) -> dict[str, Any]:
+    return _compose.config(phase)
+
+
 def services(phase: str) -> dict[str, Any]:
-    document = load_compose(PHASES[phase] / "compose.yaml", {})
-    return dict(document["services"])
+    return dict(_model(phase)["services"])
 
 
 @pytest.fixture(params=EXISTING)
