@@ -5,31 +5,15 @@ with loopback addresses. So each config a compose file mounts is rendered here, 
 service names, and committed; `--check` fails when a committed file differs from what its
 template renders now (CI runs it through the tests), so template and file cannot drift.
 
-Where render jobs come from: every module in `lab/components/` may define a module-level
-
-    DOCKER_RENDERS: list[DockerRender]
-
-one item per generated file. `DockerRender(template, output, context)`: `template` is the
-Jinja2 file (absolute path), `output` where the rendered file is committed (absolute path,
-inside the repository), `context` the template variables. `runtime="docker"` is added to the
-context (templates branch on it; the native runtime passes `runtime="native"`), so the item
-gives everything else the template reads, usually `phase`. The rendered text gets a first
-line saying it is generated, written with the file format's comment marker (`comment`, "#" by
-default; None for formats without comments).
-
-Example (a phase 2 component module):
-
-    DOCKER_RENDERS = [
-        DockerRender(TEMPLATE, REPO / "phase2-replicas/generated/nginx.conf",
-                     {"phase": "phase2", "upstream": "app:8000"}),
-    ]
+The files are listed in `collect()`: one `DockerRender(template, output, context)` each, the
+context being the template variables for Docker (`runtime="docker"` is added; the native
+runtime passes `runtime="native"` and loopback addresses instead). The rendered text gets a
+first line saying it is generated, in the format's comment marker (`comment`; None for none).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import pkgutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +21,25 @@ from pathlib import Path
 
 import jinja2
 
-from lab.topology import REPO
+from lab.components import monitoring, nginx, pgbouncer
+from lab.runtime import CONTAINER_PORTS
+from lab.topology import PHASES, REPO
+from signup.config import Settings
+
+# Services that scale (replicas / --scale): found through Docker's DNS, one A record each.
+SCALED = ("app", "writer")
+# The scraped compose services of each phase's Docker stack. Written out rather than read from
+# the phase compose files so a render never depends on a phase folder being complete; a test
+# checks it against every phase compose file that exists.
+_PHASE1 = ("app", "postgres-exporter", "alertmanager", "cadvisor", "prometheus")
+_PHASE2 = (*_PHASE1, "pgbouncer-exporter", "nginx-exporter")
+DOCKER_SERVICES = {
+    "phase1": _PHASE1,
+    "phase2": _PHASE2,
+    "phase3": (*_PHASE2, "redis-exporter", "writer"),
+}
+# Who may read nginx's stub_status in Docker: the compose network (private ranges) and itself.
+NGINX_STATUS_ALLOW = ("127.0.0.1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 
 
 @dataclass(frozen=True)
@@ -71,22 +73,86 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def collect(package: str = "lab.components") -> list[DockerRender]:
-    """The DOCKER_RENDERS of every module of `package`, in module name order."""
-    root = importlib.import_module(package)
-    renders: list[DockerRender] = []
-    for info in sorted(pkgutil.iter_modules(root.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{package}.{info.name}")
-        items = getattr(module, "DOCKER_RENDERS", ())
-        for item in items:
-            if not isinstance(item, DockerRender):
-                raise TypeError(f"{module.__name__}.DOCKER_RENDERS holds {item!r}")
-            renders.append(item)
-    outputs = [r.output for r in renders]
-    duplicates = sorted({str(o) for o in outputs if outputs.count(o) > 1})
-    if duplicates:
-        raise ValueError(f"rendered by more than one job: {', '.join(duplicates)}")
-    return renders
+def prometheus_context(phase: str) -> dict[str, object]:
+    """Template context of the committed Prometheus config of `phase`."""
+    services = DOCKER_SERVICES[phase]
+    targets: dict[str, list[str]] = {}
+    dns: dict[str, dict[str, object]] = {}
+    for job, service in monitoring.JOBS.items():
+        if service not in services:
+            continue
+        port = CONTAINER_PORTS[service]
+        if service in SCALED:
+            dns[job] = {"name": service, "port": port}
+        elif service == "prometheus":
+            targets[job] = [f"localhost:{port}"]
+        else:
+            targets[job] = [f"{service}:{port}"]
+    return {
+        "phase": phase,
+        "scrape_interval": monitoring.DEFAULT_SCRAPE_INTERVAL,
+        # Relative to the config file (generated/), so promtool checks the real rule files.
+        "rules_dir": "../rules",
+        "alertmanagers": [f"alertmanager:{CONTAINER_PORTS['alertmanager']}"],
+        "targets": targets,
+        "dns_targets": dns,
+    }
+
+
+def nginx_context(phase: str) -> dict[str, object]:
+    return {
+        "phase": phase,
+        "user": "nginx",
+        "pid_file": "/var/run/nginx.pid",
+        "temp_dir": None,
+        "listen": str(CONTAINER_PORTS["nginx"]),
+        "status_listen": str(CONTAINER_PORTS["nginx-status"]),
+        "status_allow": list(NGINX_STATUS_ALLOW),
+        # Docker's DNS answers `app` with every replica: nginx adds each address as a server.
+        "upstream": [f"app:{CONTAINER_PORTS['app']}"],
+        "max_body_bytes": Settings().max_body_bytes,
+        "read_timeout": nginx.READ_TIMEOUT,
+    }
+
+
+def pgbouncer_context(phase: str) -> dict[str, object]:
+    return {
+        "phase": phase,
+        "listen_addr": "0.0.0.0",
+        "listen_port": CONTAINER_PORTS["pgbouncer"],
+        "db_host": "db",
+        "db_port": CONTAINER_PORTS["db"],
+        "db_name": pgbouncer.DATABASE,
+        "db_user": "signup",
+        "auth_file": "/etc/pgbouncer/userlist.txt",
+        "os_user": None,  # the image runs it as `postgres` already
+    }
+
+
+def collect() -> list[DockerRender]:
+    """Every committed Docker config: one Prometheus config per phase; the nginx and PgBouncer
+    configs of phase 2 (phase 3 mounts the same files)."""
+    phase2 = PHASES["phase2"]
+    prometheus = monitoring.MONITORING / "prometheus" / "generated"
+    return [
+        *(
+            DockerRender(
+                monitoring.TEMPLATE,
+                prometheus / f"prometheus-{phase}.yml",
+                prometheus_context(phase),
+            )
+            for phase in DOCKER_SERVICES
+        ),
+        DockerRender(
+            nginx.template("phase2"), phase2 / "nginx" / "nginx.conf", nginx_context("phase2")
+        ),
+        DockerRender(
+            pgbouncer.template("phase2"),
+            phase2 / "pgbouncer" / "pgbouncer.ini",
+            pgbouncer_context("phase2"),
+            comment=";",
+        ),
+    ]
 
 
 def stale(renders: Iterable[DockerRender]) -> list[tuple[DockerRender, str]]:
@@ -125,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _check(collect()) if args.check else _write(collect())
-    except (jinja2.TemplateError, OSError, TypeError, ValueError) as exc:
+    except (jinja2.TemplateError, OSError, ValueError) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
 
@@ -148,8 +214,4 @@ def _write(renders: list[DockerRender]) -> int:
 
 
 if __name__ == "__main__":
-    # Run as `python -m lab.render` this file is `__main__`, a second copy of the module whose
-    # DockerRender is not the one the components import: use the real module's main.
-    from lab.render import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

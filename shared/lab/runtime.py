@@ -24,6 +24,26 @@ from lab.topology import REPO, Topology
 
 LOOPBACK = "127.0.0.1"
 
+# The port each compose service listens on inside its container: what other services' compose
+# environment names (`db:5432`), what the Docker configs use, and what a native address stands
+# in for (RunContext.addresses). Ports below holds the loopback ports natively.
+CONTAINER_PORTS = {
+    "app": 8000,
+    "writer": 9101,  # SIGNUP_WRITER_METRICS_PORT's default
+    "db": 5432,
+    "pgbouncer": 6432,
+    "redis": 6379,
+    "nginx": 8080,
+    "nginx-status": 8081,  # nginx's stub_status, on its own port, never published
+    "postgres-exporter": 9187,
+    "pgbouncer-exporter": 9127,
+    "redis-exporter": 9121,
+    "nginx-exporter": 9113,
+    "alertmanager": 9093,
+    "cadvisor": 8080,
+    "prometheus": 9090,
+}
+
 
 @dataclass
 class Ports:
@@ -152,7 +172,7 @@ class RunContext:
         """The direct (not pooled) URL of the phase's database, as its migrate service uses
         it; None before the database has a native address."""
         migrate = self.topology.services.get("migrate")
-        if migrate is None or ("db", 5432) not in self.addresses:
+        if migrate is None or ("db", CONTAINER_PORTS["db"]) not in self.addresses:
             return None
         return self.rewrite(migrate.environment).get("SIGNUP_DATABASE_URL")
 

@@ -13,7 +13,7 @@ import pytest
 
 from lab._proc import ServerProcess, free_port
 from lab.components import nginx
-from lab.runtime import Ports, ProcSpec, RunContext
+from lab.runtime import CONTAINER_PORTS, Ports, ProcSpec, RunContext
 from lab.topology import load
 
 
@@ -64,7 +64,7 @@ def test_the_exporter_stops_by_its_own_shutdown_and_cleanly(
 def test_an_exporter_that_cannot_start_still_fails(ctx: RunContext) -> None:
     # No nginx answers at SCRAPE_URI: the exporter exits 1 at start, and so must the wrapper.
     [spec] = nginx.nginx_exporter(ctx, ctx.topology["nginx-exporter"])
-    ctx.addresses[("nginx", nginx.STATUS_PORT)] = f"127.0.0.1:{free_port()}"
+    ctx.addresses[("nginx", CONTAINER_PORTS["nginx-status"])] = f"127.0.0.1:{free_port()}"
     assert spec.prepare is not None
     spec.prepare()
     result = subprocess.run(

@@ -25,7 +25,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from lab import _k6, dashboards
+from lab import _k6, dashboards, render
 from lab._promapi import Prometheus
 from lab.components import monitoring
 from lab.stack import Stack, running
@@ -160,7 +160,7 @@ def loaded(
 def test_every_target_is_up_and_every_rule_evaluates(loaded: Loaded) -> None:
     prometheus = Prometheus(loaded.stack.prometheus_url)
     jobs = {t["labels"]["job"]: t["health"] for t in prometheus.targets()}
-    scraped = monitoring.DOCKER_SERVICES[loaded.phase]
+    scraped = render.DOCKER_SERVICES[loaded.phase]
     assert jobs == {job: "up" for job, svc in monitoring.JOBS.items() if svc in scraped}
     rules = prometheus.rules()
     # Every alerting rule of the committed files was loaded (none silently dropped).

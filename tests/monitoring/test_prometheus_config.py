@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from lab import render
 from lab.components import monitoring
-from lab.runtime import Ports, RunContext
+from lab.runtime import CONTAINER_PORTS, Ports, RunContext
 from lab.stack import with_environment
 from lab.supervisor import build_specs
 from lab.topology import PHASES, load
@@ -49,7 +50,7 @@ def phase_labels(config: dict[str, Any]) -> dict[str, str]:
     return labels
 
 
-@pytest.mark.parametrize("phase", list(monitoring.DOCKER_SERVICES))
+@pytest.mark.parametrize("phase", list(render.DOCKER_SERVICES))
 def test_docker_render_is_valid_and_follows_replicas_by_dns(phase: str) -> None:
     path = GENERATED / f"prometheus-{phase}.yml"
     assert path.read_text().startswith("# GENERATED")
@@ -70,14 +71,14 @@ def test_docker_render_is_valid_and_follows_replicas_by_dns(phase: str) -> None:
     for name, job in jobs.items():
         if name not in ("signup-server", "signup-writer"):
             (target,) = job["static_configs"][0]["targets"]
-            assert target.endswith(f":{monitoring.CONTAINER_PORTS[monitoring.JOBS[name]]}")
+            assert target.endswith(f":{CONTAINER_PORTS[monitoring.JOBS[name]]}")
 
 
 @pytest.mark.parametrize("phase", EXISTING_PHASES)
 def test_docker_scrape_list_matches_the_phase_compose_file(phase: str) -> None:
     services = load(phase, {}).services
     scraped = {svc for svc in monitoring.JOBS.values() if svc in services}
-    assert scraped == set(monitoring.DOCKER_SERVICES[phase])
+    assert scraped == set(render.DOCKER_SERVICES[phase])
 
 
 def native_config(phase: str, run_dir: Path, interval: str = "1s") -> tuple[Path, RunContext]:

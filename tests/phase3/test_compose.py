@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from lab.components import monitoring
 from lab.components import redis as redis_component
-from lab.runtime import Ports, RunContext
+from lab.runtime import CONTAINER_PORTS, Ports, RunContext
 from lab.topology import PHASES, interpolate, load, load_compose
 from signup.config import Settings
 
@@ -65,7 +64,7 @@ def test_writers_restart_scale_and_serve_metrics_where_prometheus_looks() -> Non
     assert writer.restart == "unless-stopped"
     assert (writer.replicas, topology["app"].replicas) == (2, 4)
     port = int(writer.environment["SIGNUP_WRITER_METRICS_PORT"])
-    assert port == monitoring.CONTAINER_PORTS["writer"]
+    assert port == CONTAINER_PORTS["writer"]
     assert str(port) in " ".join(raw("writer")["healthcheck"]["test"])
     assert {"redis", "migrate", "pgbouncer"} <= set(writer.depends_on)
 

@@ -1,8 +1,8 @@
 """Prometheus, Alertmanager and the exporters, from Debian's packages, on loopback.
 
 Prometheus gets the same config template and rule files as the compose stack: rendered here,
-at start, with the loopback address of every native process, and by `make render`
-(DOCKER_RENDERS below) with Docker DNS names for the committed compose configs.
+at start, with the loopback address of every native process (lab.render renders it with
+Docker's DNS names for the committed compose configs).
 
 The native scrape interval is 5 s, like Docker's; a test may shorten it by setting
 LAB_SCRAPE_INTERVAL in the prometheus service's environment
@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import re
 
-from lab.components._exporter import exporter
-from lab.render import DockerRender
+from lab.components._spec import exporter, spec
 from lab.runtime import LOOPBACK, ProcSpec, RunContext, executable, http_ok
 from lab.topology import REPO, Service
 
@@ -36,68 +35,7 @@ JOBS = {
     "cadvisor": "cadvisor",
     "prometheus": "prometheus",
 }
-# Port each service serves its metrics on inside its container (Docker runtime).
-CONTAINER_PORTS = {
-    "app": 8000,
-    "writer": 9101,  # SIGNUP_WRITER_METRICS_PORT's default
-    "postgres-exporter": 9187,
-    "pgbouncer-exporter": 9127,
-    "redis-exporter": 9121,
-    "nginx-exporter": 9113,
-    "alertmanager": 9093,
-    "cadvisor": 8080,
-    "prometheus": 9090,
-}
-# Services that scale (replicas / --scale): found through Docker's DNS, one A record each.
-SCALED = ("app", "writer")
-
-# The scraped compose services of each phase's Docker stack. Written out rather than read from
-# the phase compose files so a render never depends on a phase folder being complete; a test
-# checks it against every phase compose file that exists.
-_PHASE1 = ("app", "postgres-exporter", "alertmanager", "cadvisor", "prometheus")
-_PHASE2 = (*_PHASE1, "pgbouncer-exporter", "nginx-exporter")
-DOCKER_SERVICES = {
-    "phase1": _PHASE1,
-    "phase2": _PHASE2,
-    "phase3": (*_PHASE2, "redis-exporter", "writer"),
-}
 _INTERVAL = re.compile(r"[1-9][0-9]*(ms|s|m)")
-
-
-def docker_context(phase: str) -> dict[str, object]:
-    """Template context of the committed Docker config of `phase`."""
-    services = DOCKER_SERVICES[phase]
-    targets: dict[str, list[str]] = {}
-    dns: dict[str, dict[str, object]] = {}
-    for job, service in JOBS.items():
-        if service not in services:
-            continue
-        port = CONTAINER_PORTS[service]
-        if service in SCALED:
-            dns[job] = {"name": service, "port": port}
-        elif service == "prometheus":
-            targets[job] = [f"localhost:{port}"]
-        else:
-            targets[job] = [f"{service}:{port}"]
-    return {
-        "phase": phase,
-        "scrape_interval": DEFAULT_SCRAPE_INTERVAL,
-        # Relative to the config file (generated/), so promtool checks the real rule files.
-        "rules_dir": "../rules",
-        "alertmanagers": [f"alertmanager:{CONTAINER_PORTS['alertmanager']}"],
-        "targets": targets,
-        "dns_targets": dns,
-    }
-
-
-DOCKER_RENDERS = [
-    DockerRender(
-        template=TEMPLATE,
-        output=MONITORING / "prometheus" / "generated" / f"prometheus-{phase}.yml",
-        context=docker_context(phase),
-    )
-    for phase in DOCKER_SERVICES
-]
 
 
 def scrape_interval(service: Service) -> str:
@@ -136,9 +74,9 @@ def prometheus(ctx: RunContext, service: Service) -> list[ProcSpec]:
         ctx.render(TEMPLATE, config, **native_context(ctx, service))
 
     return [
-        ProcSpec(
-            name="prometheus",
-            service=service.name,
+        spec(
+            ctx,
+            service,
             command=[
                 executable("prometheus", "prometheus"),
                 f"--config.file={config}",
@@ -150,10 +88,6 @@ def prometheus(ctx: RunContext, service: Service) -> list[ProcSpec]:
             ],
             check=lambda: http_ok(f"http://{address}/-/ready"),
             port=ctx.ports.prometheus,
-            env=ctx.child_env(),
-            cpus=service.cpus,
-            memory=service.memory,
-            restart=service.restarts,
             prepare=render,
             url=f"http://{address}",
         )
@@ -165,9 +99,9 @@ def alertmanager(ctx: RunContext, service: Service) -> list[ProcSpec]:
     address = f"{LOOPBACK}:{ctx.ports.alertmanager}"
     ctx.members[service.name] = [address]
     return [
-        ProcSpec(
-            name="alertmanager",
-            service=service.name,
+        spec(
+            ctx,
+            service,
             command=[
                 executable("prometheus-alertmanager", "prometheus-alertmanager"),
                 f"--config.file={MONITORING / 'alertmanager' / 'alertmanager.yml'}",
@@ -178,10 +112,6 @@ def alertmanager(ctx: RunContext, service: Service) -> list[ProcSpec]:
             ],
             check=lambda: http_ok(f"http://{address}/-/ready"),
             port=ctx.ports.alertmanager,
-            env=ctx.child_env(),
-            cpus=service.cpus,
-            memory=service.memory,
-            restart=service.restarts,
             url=f"http://{address}",
         )
     ]

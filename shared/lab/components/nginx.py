@@ -1,7 +1,7 @@
 """The `nginx` and `nginx-exporter` services: Debian's nginx in front of the app replicas.
 
 nginx gets the same template the compose file mounts (rendered by `make render` with Docker's
-service names, see DOCKER_RENDERS), rendered here with the replicas' loopback addresses as the
+service names, see lab.render), rendered here with the replicas' loopback addresses as the
 upstream, its pid file and temp folders in the run folder, and its public port.
 """
 
@@ -10,20 +10,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lab.components._exporter import exporter
-from lab.render import DockerRender
-from lab.runtime import LOOPBACK, ProcSpec, RunContext, executable, http_ok
+from lab.components._spec import exporter, spec
+from lab.runtime import CONTAINER_PORTS, LOOPBACK, ProcSpec, RunContext, executable, http_ok
 from lab.topology import PHASES, Service
 from signup.config import Settings
 
 PHASE2 = PHASES["phase2"]
-CONTAINER_PORT = 8080  # nginx's public port inside its container
-STATUS_PORT = 8081  # stub_status inside the container, never published
-APP_PORT = 8000
 # Replies slower than this become nginx's 504; the app answers its own errors well before.
 READ_TIMEOUT = "10s"
-# Who may read stub_status in Docker: the compose network (private ranges) and the container.
-DOCKER_STATUS_ALLOW = ("127.0.0.1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 
 
 def template(phase: str) -> Path:
@@ -36,31 +30,6 @@ def max_body_bytes(app: Service | None) -> int:
     """The app's body limit (SIGNUP_MAX_BODY_BYTES or its default): nginx enforces the same."""
     raw = (app.environment if app else {}).get("SIGNUP_MAX_BODY_BYTES", "")
     return int(raw) if raw.strip() else Settings().max_body_bytes
-
-
-def docker_context(phase: str) -> dict[str, object]:
-    return {
-        "phase": phase,
-        "user": "nginx",
-        "pid_file": "/var/run/nginx.pid",
-        "temp_dir": None,
-        "listen": str(CONTAINER_PORT),
-        "status_listen": str(STATUS_PORT),
-        "status_allow": list(DOCKER_STATUS_ALLOW),
-        # Docker's DNS answers `app` with every replica: nginx adds each address as a server.
-        "upstream": [f"app:{APP_PORT}"],
-        "max_body_bytes": Settings().max_body_bytes,
-        "read_timeout": READ_TIMEOUT,
-    }
-
-
-DOCKER_RENDERS = [
-    DockerRender(
-        template=template("phase2"),
-        output=PHASE2 / "nginx" / "nginx.conf",
-        context=docker_context("phase2"),
-    )
-]
 
 
 def native_context(ctx: RunContext, upstream: list[str]) -> dict[str, object]:
@@ -96,8 +65,8 @@ def command(config: Path) -> list[str]:
 def nginx(ctx: RunContext, service: Service) -> list[ProcSpec]:
     config = ctx.folder("nginx") / "nginx.conf"
     status = f"{LOOPBACK}:{ctx.ports.nginx_status}"
-    ctx.addresses[(service.name, CONTAINER_PORT)] = f"{LOOPBACK}:{ctx.ports.http}"
-    ctx.addresses[(service.name, STATUS_PORT)] = status
+    ctx.addresses[(service.name, CONTAINER_PORTS["nginx"])] = f"{LOOPBACK}:{ctx.ports.http}"
+    ctx.addresses[(service.name, CONTAINER_PORTS["nginx-status"])] = status
     ctx.members[service.name] = [f"{LOOPBACK}:{ctx.ports.http}"]
 
     def render() -> None:
@@ -109,16 +78,12 @@ def nginx(ctx: RunContext, service: Service) -> list[ProcSpec]:
         (config.parent / "tmp").mkdir(exist_ok=True)
 
     return [
-        ProcSpec(
-            name=service.name,
-            service=service.name,
+        spec(
+            ctx,
+            service,
             command=command(config),
             check=lambda: http_ok(f"http://{status}/stub_status"),
             port=ctx.ports.http,
-            env=ctx.child_env(),
-            cpus=service.cpus,
-            memory=service.memory,
-            restart=service.restarts,
             prepare=render,
             url=f"http://{LOOPBACK}:{ctx.ports.http}",
             stop_signal=3,  # SIGQUIT: nginx's graceful shutdown (SIGTERM is its fast one)

@@ -1,7 +1,7 @@
 """The `pgbouncer` and `pgbouncer-exporter` services: Debian's PgBouncer before PostgreSQL.
 
 PgBouncer gets the same template the compose file mounts (rendered by `make render` with
-Docker's service names, see DOCKER_RENDERS), rendered here with loopback addresses. The
+Docker's service names, see lab.render), rendered here with loopback addresses. The
 credentials come from the compose environment (DB_USER, DB_PASSWORD) in both runtimes: the
 compose entrypoint writes them to the auth file at start, and so does `prepare` here. Once this
 builder has run, `pgbouncer:6432` in any service's environment (the app's SIGNUP_DATABASE_URL)
@@ -16,14 +16,11 @@ from pathlib import Path
 
 import psycopg
 
-from lab.components._exporter import exporter
-from lab.render import DockerRender
-from lab.runtime import LOOPBACK, ProcSpec, RunContext, executable
+from lab.components._spec import exporter, spec
+from lab.runtime import CONTAINER_PORTS, LOOPBACK, ProcSpec, RunContext, executable
 from lab.topology import PHASES, Service
 
 PHASE2 = PHASES["phase2"]
-CONTAINER_PORT = 6432
-DB_PORT = 5432
 DATABASE = "signup"
 
 
@@ -31,30 +28,6 @@ def template(phase: str) -> Path:
     """The phase's own PgBouncer template if it has one (phase 3 may), else phase 2's."""
     own = PHASES[phase] / "pgbouncer" / "pgbouncer.ini.j2"
     return own if own.exists() else PHASE2 / "pgbouncer" / "pgbouncer.ini.j2"
-
-
-def docker_context(phase: str) -> dict[str, object]:
-    return {
-        "phase": phase,
-        "listen_addr": "0.0.0.0",
-        "listen_port": CONTAINER_PORT,
-        "db_host": "db",
-        "db_port": DB_PORT,
-        "db_name": DATABASE,
-        "db_user": "signup",
-        "auth_file": "/etc/pgbouncer/userlist.txt",
-        "os_user": None,  # the image runs it as `postgres` already
-    }
-
-
-DOCKER_RENDERS = [
-    DockerRender(
-        template=template("phase2"),
-        output=PHASE2 / "pgbouncer" / "pgbouncer.ini",
-        context=docker_context("phase2"),
-        comment=";",
-    )
-]
 
 
 def credentials(service: Service) -> tuple[str, str]:
@@ -85,12 +58,12 @@ def pgbouncer(ctx: RunContext, service: Service) -> list[ProcSpec]:
     folder = ctx.folder("pgbouncer")
     config, auth_file = folder / "pgbouncer.ini", folder / "userlist.txt"
     address = f"{LOOPBACK}:{ctx.ports.pgbouncer}"
-    ctx.addresses[(service.name, CONTAINER_PORT)] = address
+    ctx.addresses[(service.name, CONTAINER_PORTS["pgbouncer"])] = address
     ctx.members[service.name] = [address]
     user, password = credentials(service)
 
     def prepare() -> None:
-        db = ctx.addresses.get(("db", DB_PORT))
+        db = ctx.addresses.get(("db", CONTAINER_PORTS["db"]))
         if db is None:
             raise RuntimeError("pgbouncer has no database: the phase starts no `db`")
         db_host, db_port = db.rsplit(":", 1)
@@ -126,16 +99,12 @@ def pgbouncer(ctx: RunContext, service: Service) -> list[ProcSpec]:
         return True
 
     return [
-        ProcSpec(
-            name=service.name,
-            service=service.name,
+        spec(
+            ctx,
+            service,
             command=[executable("pgbouncer", "pgbouncer"), str(config)],
             check=ready,
             port=ctx.ports.pgbouncer,
-            env=ctx.child_env(),
-            cpus=service.cpus,
-            memory=service.memory,
-            restart=service.restarts,
             prepare=prepare,
             url=f"postgresql://{user}:***@{address}/{DATABASE}",
             stop_signal=2,  # SIGINT: PgBouncer's safe shutdown (waits for transactions)

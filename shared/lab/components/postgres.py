@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from lab.components._spec import spec
 from lab.postgres import Cluster
-from lab.runtime import LOOPBACK, ProcSpec, RunContext
+from lab.runtime import CONTAINER_PORTS, LOOPBACK, ProcSpec, RunContext
 from lab.topology import Service
 
 
@@ -22,18 +23,15 @@ def cluster(ctx: RunContext, service: Service) -> Cluster:
 
 def db(ctx: RunContext, service: Service) -> list[ProcSpec]:
     pg = cluster(ctx, service)
-    ctx.addresses[("db", 5432)] = f"{LOOPBACK}:{pg.port}"
+    ctx.addresses[(service.name, CONTAINER_PORTS["db"])] = f"{LOOPBACK}:{pg.port}"
     database = service.environment.get("POSTGRES_DB", pg.superuser)
     return [
-        ProcSpec(
-            name="db",
-            service="db",
+        spec(
+            ctx,
+            service,
             command=pg.command(),
             check=pg.ready,
             port=pg.port,
-            cpus=service.cpus,
-            memory=service.memory,
-            restart=service.restarts,
             prepare=pg.init,
             after_start=lambda: pg.ensure_owned_database(database),
             url=f"postgresql://{pg.superuser}:***@{LOOPBACK}:{pg.port}/{database}",
@@ -44,15 +42,13 @@ def db(ctx: RunContext, service: Service) -> list[ProcSpec]:
 
 def migrate(ctx: RunContext, service: Service) -> list[ProcSpec]:
     return [
-        ProcSpec(
-            name="migrate",
-            service="migrate",
+        spec(
+            ctx,
+            service,
             command=[sys.executable, "-m", "signup.migrate"],
             check=lambda: True,
             port=None,
-            env=ctx.child_env(ctx.rewrite(service.environment)),
+            env=ctx.rewrite(service.environment),
             oneshot=True,
-            cpus=service.cpus,
-            memory=service.memory,
         )
     ]

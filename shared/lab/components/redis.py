@@ -12,12 +12,11 @@ from pathlib import Path
 
 import redis as redis_py
 
-from lab.components._exporter import exporter
-from lab.runtime import LOOPBACK, ProcSpec, RunContext, executable
+from lab.components._spec import exporter, spec
+from lab.runtime import CONTAINER_PORTS, LOOPBACK, ProcSpec, RunContext, executable
 from lab.topology import PHASES, Service
 
 CONFIG = PHASES["phase3"] / "redis" / "redis.conf"
-CONTAINER_PORT = 6379
 APPENDFSYNC = ("always", "everysec", "no")
 
 
@@ -62,19 +61,15 @@ def ping(port: int) -> bool:
 def redis(ctx: RunContext, service: Service) -> list[ProcSpec]:
     port = ctx.ports.redis
     address = f"{LOOPBACK}:{port}"
-    ctx.addresses[(service.name, CONTAINER_PORT)] = address
+    ctx.addresses[(service.name, CONTAINER_PORTS["redis"])] = address
     ctx.members[service.name] = [address]
     return [
-        ProcSpec(
-            name=service.name,
-            service=service.name,
+        spec(
+            ctx,
+            service,
             command=server_command(port, ctx.run_dir / "redis", appendfsync(service)),
             check=lambda: ping(port),
             port=port,
-            env=ctx.child_env(),
-            cpus=service.cpus,
-            memory=service.memory,
-            restart=service.restarts,
             url=f"redis://{address}",
         )
     ]

@@ -11,32 +11,27 @@ from __future__ import annotations
 import signal
 import sys
 
+from lab.components._spec import replicas, spec
 from lab.runtime import LOOPBACK, ProcSpec, RunContext, http_ok
 from lab.topology import Service
 
 
 def writer(ctx: RunContext, service: Service) -> list[ProcSpec]:
-    members = ctx.members.setdefault(service.name, [])
     specs = []
-    for index in range(1, service.replicas + 1):
-        port = ctx.ports.replica("writer", index)
-        name = service.name if service.replicas == 1 else f"{service.name}-{index}"
-        address = f"{LOOPBACK}:{port}"
-        members.append(address)
+    for name, port in replicas(ctx, service, lambda i: ctx.ports.replica("writer", i)):
+        metrics = f"http://{LOOPBACK}:{port}/metrics"
         env = ctx.rewrite(service.environment)
         env.update(SIGNUP_WRITER_METRICS_PORT=str(port), SIGNUP_WRITER_METRICS_ADDR=LOOPBACK)
         specs.append(
-            ProcSpec(
+            spec(
+                ctx,
+                service,
                 name=name,
-                service=service.name,
                 command=[sys.executable, "-m", "signup.writer"],
-                check=lambda address=address: http_ok(f"http://{address}/metrics"),  # type: ignore[misc]
+                check=lambda metrics=metrics: http_ok(metrics),  # type: ignore[misc]
                 port=port,
-                env=ctx.child_env(env),
-                cpus=service.cpus,
-                memory=service.memory,
-                restart=service.restarts,
-                url=f"http://{address}/metrics",
+                env=env,
+                url=metrics,
                 # SIGTERM lets the writer finish its batch before it exits.
                 stop_signal=signal.SIGTERM,
             )
