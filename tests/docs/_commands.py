@@ -25,6 +25,7 @@ _ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=")
 _TARGET = re.compile(r"^([a-zA-Z0-9_-]+):(?!=)")
 _MAKE_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 _COMPOSE_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+_IFEQ = re.compile(r"^ifn?eq \(\$\(([A-Za-z_][A-Za-z0-9_]*)\)", re.MULTILINE)
 _K6_VAR = re.compile(r"(?:__ENV\.|__ENV\[['\"]|number\(['\"]|duration\(['\"])([A-Z_][A-Z0-9_]*)")
 # Read by the lab's Python rather than by make or k6: where each target's program looks.
 _RUN_DIR = ("LAB_RUN_DIR",)
@@ -102,6 +103,13 @@ def recipes() -> dict[str, str]:
 
 
 @cache
+def _conditions() -> frozenset[str]:
+    """Variables the Makefile tests at its top level (`ifeq ($(SCALE_MODEL),1)`): they change
+    the environment every phase starts with."""
+    return frozenset(_IFEQ.findall((REPO / "Makefile").read_text()))
+
+
+@cache
 def _k6_variables() -> frozenset[str]:
     scripts = [*REPO.glob("loadtests/*.js"), *REPO.glob("loadtests/lib/*.js")]
     return frozenset(name for js in scripts for name in _K6_VAR.findall(js.read_text()))
@@ -120,7 +128,7 @@ def variables(target: str) -> set[str]:
     if phase:
         names |= _compose_variables(phase.group(1))
         names |= {f"LAB_PORT_{f.name.upper()}" for f in dataclasses.fields(Ports) if f.init}
-        names |= {"LAB_PORTS", "RUNTIME", *_RUN_DIR}
+        names |= {"LAB_PORTS", "RUNTIME", *_RUN_DIR, *_conditions()}
     if "lab.loadtest" in recipe:
         names |= _k6_variables() | set(_LOADTEST)
     if "lab.report" in recipe:

@@ -21,10 +21,11 @@ _HTML_REF = re.compile(r"<(?:a|img)\b[^>]*?\b(?:href|src)=\"([^\"]+)\"", re.IGNO
 _HTML_ID = re.compile(r"<a\b[^>]*?\b(?:id|name)=\"([^\"]+)\"", re.IGNORECASE)
 # `<!-- numbers from results/X.json -->`; `... results/X.json phase3 -->` for a table whose rows
 # are the services of one phase; `... phase3/search -->` (or http_ceiling/search) for the rates
-# the bench offered it; `... scale -->` for the scale model's points, bursts and goals.
-_MARKER = re.compile(
-    r"<!--\s*numbers from (\S+)(?:\s+(scale|(?:phase\d|http_ceiling)(?:/search)?))?\s*-->"
-)
+# the bench offered it; `... scale -->` for the scale model's points, bursts and goals;
+# `... scale/<what>` for what tests/docs/_results.py derives from the scale model (the
+# evidence at each wall, and what its CPU per signup predicts): see PREDICTIONS in test_docs.
+_SCOPE = r"scale(?:/(?:predicted|machine|cores|sizing|load))?|(?:phase\d|http_ceiling)(?:/search)?"
+_MARKER = re.compile(rf"<!--\s*numbers from (\S+)(?:\s+({_SCOPE}))?\s*-->")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ added to a table without a source.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -197,3 +198,131 @@ def target_row(summary: dict[str, Any], key: str) -> dict[str, str]:
         "rows in PostgreSQL": n(persisted.get("rows")),
         "missing": n(persisted.get("missing")),
     }
+
+
+# --- Predictions from the scale model's CPU per signup (docs/beyond-one-machine.md) ------------
+#
+# The method: a service holds `cores / (CPU ms per signup) x 1000` signups per second; the first
+# service to fill its cores is the wall. The pages quote what this gives, and how far it was
+# from what the bench measured; the numbers are computed here, so the test checks them.
+
+# The one instance of each design that copies cannot relieve, and why it is one.
+SINGLE = {"phase1": "app", "phase2": "db", "phase3": "redis"}
+TARGET_RATES = (1_667, 10_000, 50_000)
+UTILISATION = 0.6  # the planning target of beyond-one-machine.md
+
+
+def signed(value: float) -> str:
+    """A relative error as the pages write it: `+18%`, `-9%`, `0%`."""
+    text = f"{value:+.0%}"
+    return "0%" if text in ("+0%", "-0%") else text
+
+
+def _points(results: dict[str, Any], phase: str) -> list[dict[str, Any]]:
+    points: list[dict[str, Any]] = results["scale_model"]["phases"][phase]
+    return points
+
+
+def _fills(cores: dict[str, float], ms: dict[str, float]) -> dict[str, float]:
+    """Service -> the signups/s at which it fills its cores."""
+    return {s: cores[s] / ms[s] * 1000 for s in cores if ms.get(s)}
+
+
+def predicted_row(results: dict[str, Any], key: str) -> dict[str, str]:
+    """A scale-model point (`phase2 x3`) predicted from its phase's one-replica CPU per signup
+    and the point's own quotas, against what the bench measured there."""
+    phase, _, rest = key.partition(" ")
+    points = _points(results, phase)
+    base = points[0]["cpu_ms_per_signup"]
+    for point in points:
+        if rest == f"x{point['replicas']}":
+            fills = _fills(point["quota_cores"], base)
+            first = min(fills, key=fills.__getitem__)
+            measured = point["sustained_rate"]
+            return {
+                "predicted signups/s": n(fills[first]),
+                "first to fill": first,
+                "measured signups/s": n(measured),
+                "limited by": point["limited_by"],
+                "error": signed(fills[first] / measured - 1),
+            }
+    raise KeyError(f"no scale-model point {key!r}")
+
+
+def total_ms(point: dict[str, Any]) -> float:
+    return float(sum(point["cpu_ms_per_signup"].values()))
+
+
+def machine_prediction_row(results: dict[str, Any], phase: str) -> dict[str, str]:
+    """A whole-machine rate predicted from the scale model: the cores k6 left on the machine
+    (its mean over the runs at the sustained rate) over the phase's CPU per signup at its
+    last scale-model point."""
+    data = results["phases"][phase]
+    k6 = sum(r["k6_cores"] for r in data["runs"]) / len(data["runs"])
+    left = results["bench"]["cpu_count"] - k6
+    ms = total_ms(_points(results, phase)[-1])
+    predicted = left / ms * 1000
+    return {
+        "cores k6 left": n(left, 2),
+        "CPU ms per signup": n(ms, 3),
+        "predicted signups/s": n(predicted),
+        "measured signups/s": n(data["sustained_rate"]),
+        "error": signed(predicted / data["sustained_rate"] - 1),
+    }
+
+
+def single_instance(results: dict[str, Any], phase: str) -> tuple[str, float, float]:
+    """(service, its cores in the compose file, the signups/s at which it is full)."""
+    service = SINGLE[phase]
+    spec = results["phases"][phase]["services"][service]
+    cores = spec["cpus"] * (1 if service != "app" else spec["replicas"])
+    if service == "redis":
+        cores = min(cores, 1.0)  # one thread runs its commands
+    ms = _points(results, phase)[-1]["cpu_ms_per_signup"][service]
+    return service, cores, cores / ms * 1000
+
+
+def cores_row(results: dict[str, Any], phase: str) -> dict[str, str]:
+    """A phase's predicted rate on N cores given to its services (k6 elsewhere): N over its CPU
+    per signup, until its single instance is full."""
+    ms = total_ms(_points(results, phase)[-1])
+    service, cores, cap = single_instance(results, phase)
+    row = {
+        "CPU ms per signup": n(ms, 3),
+        "the one instance": f"{service}, {cores:g} core" + ("" if cores == 1 else "s"),
+        "full at signups/s": n(cap),
+    }
+    for total in (2, 4, 8, 16):
+        row[f"on {total} cores"] = n(min(total / ms * 1000, cap))
+    return row
+
+
+def sizing_row(results: dict[str, Any], service: str) -> dict[str, str]:
+    """One service of phase 3 at its last scale-model point: its CPU per signup, the cores a
+    target rate keeps busy, and the 1-core instances that carry it at the planning target."""
+    ms = _points(results, "phase3")[-1]["cpu_ms_per_signup"]
+    if service not in ms:
+        raise KeyError(f"no service {service!r} in phase 3's scale model")
+    row = {"CPU ms per signup": n(ms[service], 3)}
+    for rate in TARGET_RATES:
+        busy = rate * ms[service] / 1000
+        row[f"cores at {rate:,}/s"] = n(busy, 2)
+        row[f"1-core instances at {rate:,}/s"] = str(max(1, math.ceil(busy / UTILISATION)))
+    return row
+
+
+def load_row(results: dict[str, Any], key: str) -> dict[str, str]:
+    """A scale-model point's evidence (`phase2 x4`): at the lowest rate that broke the SLO, the
+    share of its quota each service used, and (in brackets) the share of its CFS periods in
+    which it was throttled."""
+    phase, _, rest = key.partition(" ")
+    phases = results["scale_model"]["phases"].values()
+    every = {s for points in phases for p in points for s in p["cores"]}
+    for point in _points(results, phase):
+        if rest == f"x{point['replicas']}":
+            step = point["evidence_step"]
+            row = {"broke at signups/s": n(step["rate"])} | {s: "-" for s in every}
+            for service, load in step["load"].items():
+                row[service] = f"{load['used']:.0%} ({load['throttled_share']:.0%})"
+            return row
+    raise KeyError(f"no scale-model point {key!r}")

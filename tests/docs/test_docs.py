@@ -199,6 +199,15 @@ def test_every_runbook_lands_on_a_metrics_section() -> None:
     assert not broken, "\n".join(broken)
 
 
+PREDICTIONS = {
+    "scale/predicted": _results.predicted_row,
+    "scale/machine": _results.machine_prediction_row,
+    "scale/cores": _results.cores_row,
+    "scale/sizing": _results.sizing_row,
+    "scale/load": _results.load_row,
+}
+
+
 @cache
 def load_json(path: Path) -> Any:
     return json.loads(path.read_text())
@@ -220,6 +229,8 @@ def check_table(page: Path, table: _markdown.Table) -> list[str]:
         try:
             if table.scope == "scale":
                 expected = _results.scale_row(data, key)
+            elif table.scope.startswith("scale/"):
+                expected = PREDICTIONS[table.scope](data, key)
             elif table.scope.endswith("/search"):
                 expected = _results.search_row(data, table.scope.split("/")[0], key)
             elif table.scope:
