@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -54,7 +55,7 @@ def _main(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **en
         (["smoke"], {"PHASE": "phase1", "BASE_URL": "http://h:99999"}, "is not an http(s) URL"),
         (["smoke"], {"PHASE": "phase1", "BASE_URL": "http:///x"}, "is not an http(s) URL"),
         (["smoke"], {"PHASE": "phase4"}, "PHASE='phase4': use phase1, phase2, phase3"),
-        (["smoke"], {}, "no phase is running natively here"),
+        (["smoke"], {"RUNTIME": "native"}, "no phase is running here"),
         (["smoke"], {"PHASE": "phase1", "MIX": "invalid=2"}, "MIX='invalid=2': use none"),
         (["smoke"], {"PHASE": "phase1", "MIX": "invalid=0.6,duplicate=0.6"}, "more than 1"),
         (["smoke", "--duration", "3 s"], {"PHASE": "phase1"}, "use a k6 duration like 5s"),
@@ -279,3 +280,49 @@ def test_scripts_refuse_bad_variables_by_name(
     done = _inspect(script, **env)
     assert done.returncode != 0
     assert message in done.stderr
+
+
+def test_k6_judges_by_the_slo_the_bench_reads() -> None:
+    # One SLO (loadtests/lib/slo.json): what k6 thresholds on is what the bench counts as held.
+    from lab.bench import _plan
+
+    thresholds = json.loads(_inspect("smoke").stdout)["thresholds"]
+    assert thresholds["http_req_duration{kind:valid}"] == [f"p(95)<{_plan.P95_MS:g}"]
+    assert thresholds["http_req_failed{name:POST /signup}"] == [f"rate<{_plan.ERROR_RATE:g}"]
+    # Until profiles.js reads slo.json itself: its SLO object holds the same three numbers.
+    profiles = (_k6.LOADTESTS / "lib" / "profiles.js").read_text()
+    literal = re.search(r"export const SLO = \{(.*?)\};", profiles, re.DOTALL)
+    assert literal is not None
+    written = dict(re.findall(r"(\w+): ([\d.]+)", literal.group(1)))
+    assert {k: float(v) for k, v in written.items()} == json.loads(_plan.SLO_FILE.read_text())
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MIX", "none"),
+        ("MIX", "realistic"),
+        ("MIX", "invalid=0.1,duplicate=0.05"),
+        ("MIX", "invalid=2"),
+        ("MIX", "invalid=0.6,duplicate=0.6"),
+        ("MIX", "lots"),
+        ("BASE_URL", "http://127.0.0.1:8081"),
+        ("BASE_URL", "https://example.test/prefix"),
+        ("BASE_URL", "ftp://127.0.0.1"),
+        ("BASE_URL", "127.0.0.1:8080"),
+        ("DURATION", "5s"),
+        ("DURATION", "1m30s"),
+        ("DURATION", "5 seconds"),
+    ],
+)
+def test_python_and_k6_accept_and_refuse_the_same_values(name: str, value: str) -> None:
+    """`make load-test*` checks the variables before k6 starts (a clear line, no k6 start-up);
+    `k6 run` alone checks them in config.js. The two must draw the same line."""
+    env = {"PHASE": "phase1", "PROMETHEUS_URL": CLOSED, name: value}
+    try:
+        loadtest.plan("smoke", env, results=Path("/nonexistent"), state=None)
+        python_accepts = True
+    except loadtest.UsageError:
+        python_accepts = False
+    k6_accepts = _inspect("smoke", **{name: value}).returncode == 0
+    assert python_accepts == k6_accepts
