@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lab import _k6, _rows, _soak_report, soak, state
+from lab import _k6, _rows, _soak_report, docker, soak, state
 from lab.state import RUN_DIR, RunState
 from lab.topology import PHASES
 
@@ -49,7 +49,7 @@ class Plan:
     summary: Path
     meta: Path
     prometheus: str | None
-    database_url: str | None = None  # set when the target is the native stack running here
+    database_url: str | None = None  # set when the target is the phase running here
     # The soak samples the native stack's processes: the supervisor's state, when it runs.
     state: RunState | None = None
 
@@ -68,9 +68,13 @@ def check_mix(raw: str) -> str:
     return raw
 
 
-def running_stack(run_dir: Path) -> RunState | None:
-    """The native stack's state, when its supervisor is alive."""
-    return state.read(run_dir)
+def running_stack(run_dir: Path, env: Mapping[str, str] = os.environ) -> RunState | None:
+    """The phase running here: the native stack's state when its supervisor is alive, else
+    the phase Docker runs (found through `docker compose`, lab.docker). RUNTIME=native or
+    RUNTIME=docker looks at that runtime only."""
+    runtime = env.get("RUNTIME", "")
+    native = state.read(run_dir) if runtime != "docker" else None
+    return native or (docker.running() if runtime != "native" else None)
 
 
 def detect_phase(env: Mapping[str, str], running: RunState | None) -> str:
@@ -82,7 +86,7 @@ def detect_phase(env: Mapping[str, str], running: RunState | None) -> str:
     if running is not None and running.phase in PHASES:
         return running.phase
     raise UsageError(
-        "no phase is running natively here (.run/state.json): start one with `make phase1`, "
+        "no phase is running here, natively or with Docker: start one with `make phase1`, "
         "or name the one you test with PHASE=phase1|phase2|phase3"
     )
 

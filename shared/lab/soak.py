@@ -94,7 +94,7 @@ def variables(env: Mapping[str, str], phase: str, duration: str) -> dict[str, st
 
 def check_native(phase: str, state: RunState | None) -> RunState:
     """The supervisor's state of the phase the soak runs against; it reads its processes."""
-    if state is None or state.phase != phase:
+    if state is None or state.runtime != "native" or state.phase != phase:
         raise SoakError(
             f"the soak samples the processes of a native {phase} running here: "
             f"start it with `make {phase}` (RUNTIME=native)"
