@@ -40,7 +40,9 @@ class UsageError(ValueError):
 
 
 @dataclass(frozen=True)
-class Plan:
+class LoadTest:
+    """One k6 run, every argument checked and resolved before k6 starts."""
+
     scenario: str
     phase: str
     base_url: str
@@ -107,7 +109,7 @@ def plan(
     state: RunState | None,
     duration: str | None = None,
     now: datetime | None = None,
-) -> Plan:
+) -> LoadTest:
     """Everything checked before k6 starts, so a bad argument costs nothing."""
     if scenario not in SCENARIOS:
         raise UsageError(f"unknown scenario {scenario!r}: use {', '.join(SCENARIOS)}")
@@ -145,7 +147,7 @@ def plan(
     summary = results / f"{test_id}.json"
     variables["SUMMARY_JSON"] = str(summary)
     prometheus = env.get("PROMETHEUS_URL") or default_prometheus(state)
-    return Plan(
+    return LoadTest(
         scenario=scenario,
         phase=phase,
         base_url=base_url,
@@ -161,7 +163,7 @@ def plan(
     )
 
 
-def k6_environment(p: Plan, base: Mapping[str, str]) -> dict[str, str]:
+def k6_environment(p: LoadTest, base: Mapping[str, str]) -> dict[str, str]:
     env = dict(base)
     if p.prometheus:
         env["K6_PROMETHEUS_RW_SERVER_URL"] = f"{p.prometheus}/api/v1/write"
@@ -169,7 +171,7 @@ def k6_environment(p: Plan, base: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def run(p: Plan, *, quiet: bool = False) -> int:
+def run(p: LoadTest, *, quiet: bool = False) -> int:
     """Run k6 and write the meta file (also when k6 fails or is interrupted: the time range
     of a failed run is exactly what one wants to look at)."""
     sampler = None
@@ -237,7 +239,7 @@ def _wait(process: subprocess.Popen[bytes]) -> int:
             continue
 
 
-def verify(p: Plan) -> _rows.Persisted:
+def verify(p: LoadTest) -> _rows.Persisted:
     """Count this run's rows against k6's acknowledged signups; record it in the summary."""
     assert p.database_url is not None
     data = json.loads(p.summary.read_text())
