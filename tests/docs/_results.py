@@ -326,3 +326,49 @@ def load_row(results: dict[str, Any], key: str) -> dict[str, str]:
                 row[service] = f"{load['used']:.0%} ({load['throttled_share']:.0%})"
             return row
     raise KeyError(f"no scale-model point {key!r}")
+
+
+def _forms(value: float) -> set[str]:
+    """How a page may write a measured value: rounded to 0 to 3 decimals, or as a percent."""
+    forms = {n(value, d) for d in range(4)} | {n(value * 100, d) for d in range(3)}
+    return forms | {f.removesuffix(".0") for f in forms}
+
+
+def quotable(results: dict[str, Any]) -> set[str]:
+    """Every number a tutorial page may quote in its prose from this run: the scale model's
+    points, their evidence and what the method predicts from them, the burst, the goals, the
+    ceilings and the whole machine's rates, each in the forms `_forms` allows."""
+    values: list[float] = []
+    scale = results["scale_model"]
+    for points in scale["phases"].values():
+        base = points[0]["cpu_ms_per_signup"]
+        for p in points:
+            values += [p["sustained_rate"], *p["latency_ms"].values(), p["k6_cores"]]
+            values += [p["machine_cores"], *p["cpu_ms_per_signup"].values()]
+            values += [*p["quota_cores"].values(), p["evidence_step"]["rate"]]
+            for load in p["evidence_step"]["load"].values():
+                values += [load["used"], load["throttled_share"]]
+            values += _fills(p["quota_cores"], p["cpu_ms_per_signup"]).values()
+            values += _fills(p["quota_cores"], base).values()
+            values += [UTILISATION / ms * 1000 for ms in p["cpu_ms_per_signup"].values() if ms]
+    for burst in (scale.get("burst") or {}).values():
+        values += [burst["rate"], burst["offered"], burst["acknowledged"], burst["rows"]]
+        values += [burst["acknowledged_share"], burst["peak_backlog"], burst["dropped"]]
+        values += [*burst["latency_ms"].values(), *burst["answered_by_status"].values()]
+    values += [scale["burst_factor"]]
+    values += [g["measured"] for g in scale["goals"] if isinstance(g["measured"], int | float)]
+    http, pg = results["ceilings"]["http"], results["ceilings"]["postgres"]
+    values += [http["sustained_rate"], pg["insert_rows_per_s"], pg["copy_into_users_rows_per_s"]]
+    values += [pg["copy_staging_rows_per_s"]]
+    for data in results["phases"].values():
+        values += [data["sustained_rate"], data["per_core"], *data["latency_ms"].values()]
+        values += [*data["cpu_seconds_per_1k"].values(), data["k6_cpu_seconds_per_1k"]]
+        for extra in ("accept_to_row", "drain"):
+            values += [v for v in (data.get(extra) or {}).values() if isinstance(v, int | float)]
+        a2r = data.get("accept_to_row") or {}
+        values += [v * 1000 for k, v in a2r.items() if k.endswith("_s")]
+    for phase in results["phases"]:
+        if phase in SINGLE:
+            values.append(single_instance(results, phase)[2])
+            values.append(total_ms(_points(results, phase)[-1]))
+    return {form for value in values for form in _forms(float(value))}

@@ -166,3 +166,15 @@ def test_target_row_reads_the_k6_summary_and_the_row_count() -> None:
     assert row["failed requests"] == "0.00%"
     with pytest.raises(KeyError):
         _results.target_row(summary, "phase2")
+
+
+def test_prose_numbers_skip_code_links_and_tables_and_find_the_rest(tmp_path: Path) -> None:
+    from tests.docs import test_docs
+
+    path = page(
+        tmp_path,
+        "It held 1,682/s, see [results/2026-11-23-vm.json](results/x.json).\n"
+        "`STEPS=700` and http://127.0.0.1:8080 are not quotes.\n| 917 | table |\n",
+    )
+    assert [n for _, n in test_docs.prose_numbers(path)] == ["1,682"]
+    assert "1,682" not in test_docs.settings()

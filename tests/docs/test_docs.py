@@ -325,3 +325,92 @@ def test_metrics_page_covers_every_metric_panel_and_alert() -> None:
         rows = {_markdown.cells(line)[0] for line in _markdown.section(page, board.title)}
         missing += [f"{board.title} / {p.title}" for p in board.panels if p.title not in rows]
     assert not missing, f"docs/metrics.md does not describe {missing}"
+
+
+# A number in a tutorial page's prose is either measured, and then comes from the run its
+# tables cite (`_results.quotable`), or one of these settings, each from where it is set.
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
+SETTINGS = {
+    # the SLO (loadtests/lib/profiles.js): p95 < 100 ms, errors < 0.1 %, dropped < 1 %
+    "95",
+    "100",
+    "0.1",
+    # the phases' targets and the load tests' fixed rates (loadtests/lib/profiles.js)
+    "1,000",
+    "100,000",
+    "1,000,000",
+    "1,667",
+    "167",
+    # HTTP statuses of the API (README.md#the-api)
+    "201",
+    "202",
+    "400",
+    "409",
+    "413",
+    "500",
+    "503",
+    # compose limits and pool sizes (phase READMEs): 0.5 CPU, 512 MB, pools of 10, 20 per
+    # replica, 60 for three, 64 waiting requests before a 503
+    "0.5",
+    "512",
+    "20",
+    "60",
+    "64",
+    # each capacity step lasts 30 s; the bench's runs 15 s; the burst 60 s
+    "30",
+    "15",
+    # planning utilisation of beyond-one-machine.md, 60 %
+    "0.6",
+    # bytes per claim in Redis (phase3-queue/README.md#memory)
+    "13",
+}
+
+
+def settings() -> set[str]:
+    """SETTINGS, and the ones read from their files: the scale model's quotas, the capacity
+    test's default steps, and the histogram buckets (ms for latencies)."""
+    found = set(SETTINGS)
+    env = (REPO / "shared" / "scale-model.env").read_text()
+    found |= set(re.findall(r"^\w+_CPUS=([\d.]+)", env, re.MULTILINE))
+    found.add(str(int(re.findall(r"^LAB_CPU_PERIOD_US=(\d+)", env, re.MULTILINE)[0]) // 1000))
+    profiles = (REPO / "loadtests" / "lib" / "profiles.js").read_text()
+    steps = re.search(r"__ENV\.STEPS \|\| '([\d,]+)'", profiles)
+    assert steps, "the capacity test's default steps were not found"
+    found |= {f"{int(s):,}" for s in steps.group(1).split(",")} | set(steps.group(1).split(","))
+    metrics = (REPO / "shared" / "signup" / "metrics.py").read_text()
+    for bucket in re.findall(r"\b(\d+(?:\.\d+)?)\b", metrics[metrics.index("BUCKETS") :]):
+        value = float(bucket)
+        found |= {f"{value:,.0f}", f"{value * 1000:,.0f}"}
+    return found
+
+
+def prose_numbers(page: Path) -> list[tuple[int, str]]:
+    """(line, number) in the page's prose: not in code, tables, links' targets, comments."""
+    found = []
+    for line in _markdown.prose(page):
+        text = line.text.strip()
+        if text.startswith(("|", "<!--")):
+            continue
+        text = re.sub(r"`[^`]*`", "", text)
+        text = re.sub(r"\]\([^)]*\)", "]", text)
+        text = re.sub(r"\[[^\]]*\.(?:json|md|png)\]", "", text)  # a file name as link text
+        text = re.sub(r"https?://\S+", "", text)
+        found += [(line.number, m.rstrip(",.")) for m in _NUMBER.findall(text)]
+    return found
+
+
+@pytest.mark.parametrize(
+    "page", ["01-monolith.md", "02-replicas.md", "03-queue.md", "beyond-one-machine.md"]
+)
+def test_numbers_in_the_prose_come_from_the_run_or_a_setting(page: Path | str) -> None:
+    path = DOCS / str(page)
+    sources = {t.source for t in _markdown.marked_tables(path)}
+    runs = [s for s in sources if "scale_model" in load_json((DOCS / s).resolve())]
+    assert len(runs) == 1, f"docs/{page} cites {sorted(sources)}: one bench run, please"
+    allowed = _results.quotable(load_json((DOCS / runs[0]).resolve())) | settings()
+    stray = [
+        f"docs/{page}:{line}: {number}"
+        for line, number in prose_numbers(path)
+        if number not in allowed and float(number.replace(",", "")) > 12
+    ]
+    assert not stray, "numbers neither in " + runs[0] + " nor a setting:\n" + "\n".join(stray)
