@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 
-from lab import _cgroup, state
+from lab import _cgroup, docker, state
 from lab.runtime import Ports, RunContext
 from lab.state import RUN_DIR, RunState
 from lab.topology import PHASES, TopologyError, load
@@ -132,12 +132,7 @@ def cmd_supervise(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     if choose_runtime(args.runtime) == "docker":
-        for phase, folder in PHASES.items():
-            subprocess.run(
-                ["docker", "compose", "-f", str(folder / "compose.yaml"), "down"], check=False
-            )
-            print(f"{phase}: docker compose down")
-        return 0
+        return docker.main(["down"])
     print(stop_native(args.run_dir))
     return 0
 
@@ -192,6 +187,8 @@ def _kill_leftovers(running: RunState, written: float) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
+    if choose_runtime(args.runtime) == "docker":  # the data is in the projects' volumes
+        return docker.main(["down", "--volumes"])
     cmd_down(args)
     if args.run_dir.exists():
         shutil.rmtree(args.run_dir)
@@ -200,6 +197,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if choose_runtime(args.runtime) == "docker":
+        return docker.main(["status"])
     running = state.read(args.run_dir)
     if running is None:
         print("nothing is running (native runtime)")
@@ -210,6 +209,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    if choose_runtime(args.runtime) == "docker":
+        flags = ["-n", str(args.lines), *(["-f"] if args.follow else [])]
+        return docker.main(["logs", *flags, *([args.service] if args.service else [])])
     folder = args.run_dir / "logs"
     files = sorted(folder.glob("*.log")) if folder.exists() else []
     if args.service:
