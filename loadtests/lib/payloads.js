@@ -1,6 +1,11 @@
-// Signup bodies. A new valid email is built from the run id, the VU's id in the test and that
-// VU's iteration number, so no two requests of any run ever share one: a repeated email would
-// be answered 409 and silently shrink the load that reaches the database.
+// Signup bodies. A new valid email is built from the run id, the VU's id in the test and a
+// count of the signups this VU built, so no two requests of any run ever share one: a repeated
+// email would be answered 409 and silently shrink the load that reaches the database.
+//
+// `exec.vu` builds a fresh object on every read, and four reads a request cost k6 about
+// 0.05 ms of CPU per request: as much as a third of what the service spends on a signup. The
+// VU's id never changes, so it is read once; the count is this VU's own (every VU has its own
+// copy of this module).
 import exec from 'k6/execution';
 import { MIX } from './config.js';
 
@@ -24,21 +29,20 @@ export function newRunId() {
   return `${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
 }
 
-export function uniqueEmail(runId) {
-  // idInTest is unique across the whole test (every scenario); iterationInInstance counts
-  // every iteration this VU ever ran, so the pair never repeats within a run.
-  return `u-${runId}-${exec.vu.idInTest}-${exec.vu.iterationInInstance}@signup-lab.test`;
-}
+let vuId = 0; // idInTest: unique across the whole test (every scenario), 1 and up
+let built = 0; // valid signups this VU built
+let invalidSent = 0;
 
 export function validBody(runId) {
-  const n = exec.vu.iterationInInstance;
-  const email = uniqueEmail(runId);
+  if (vuId === 0) vuId = exec.vu.idInTest;
+  built += 1;
+  const email = `u-${runId}-${vuId}-${built}@signup-lab.test`;
   return {
     email,
     body: JSON.stringify({
       email,
-      first_name: FIRST[n % FIRST.length],
-      last_name: LAST[(n + exec.vu.idInTest) % LAST.length],
+      first_name: FIRST[built % FIRST.length],
+      last_name: LAST[(built + vuId) % LAST.length],
     }),
   };
 }
@@ -47,7 +51,8 @@ export function validBody(runId) {
 export function nextSignup(runId) {
   const roll = Math.random();
   if (roll < MIX.invalid) {
-    return { kind: 'invalid', body: INVALID[exec.vu.iterationInInstance % INVALID.length] };
+    invalidSent += 1;
+    return { kind: 'invalid', body: INVALID[invalidSent % INVALID.length] };
   }
   if (roll < MIX.invalid + MIX.duplicate && firstEmail !== null) {
     return {
