@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Iterable
 from typing import Any
 
-from lab.bench import _plan, _scale_report
+from lab.bench import _cost, _plan, _scale_report
 from lab.bench._targets import Measurement, Target
 
 NOTE = (
@@ -132,6 +132,8 @@ def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
         "",
     ]
     lines += _scale_report.markdown(results)
+    if "cost" in results:
+        lines += _cost.markdown(results["cost"])
     if not results["phases"] and not results["ceilings"]:
         lines += ["## Plots", ""]
         lines += [f"![{title}]({path})" for title, path in plots.items()]

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import _cgroup, _k6
-from lab.bench import _plan, _plots, _postgres, _report, _scale, _scale_plots
+from lab.bench import _cost, _plan, _plots, _postgres, _report, _scale, _scale_plots
 from lab.bench._plan import Plan
 from lab.bench._progress import Progress
 from lab.bench._steps import K6Group, Runner, StepFailed, k6_group
@@ -159,12 +159,16 @@ def collect(
 ) -> dict[str, Any]:
     scale_plan, plan = plans
     results: dict[str, Any] = {"bench": host_facts(plan), "ceilings": {}, "phases": {}}
+    results["bench"]["part"] = "all" if len(parts) > 1 else next(iter(parts))
     results["bench"]["scale_plan"] = dataclasses.asdict(scale_plan)
     with k6_group() as k6:
         if "scale" in parts:
             results["scale_model"] = _scale.collect(scale_plan, progress, work, k6)
         if "machine" in parts:
             whole_machine(results, plan, progress, work, phases, k6)
+        if "cost" in parts:
+            cost_plan = _cost.QUICK if plan.quick else _cost.FULL
+            results["cost"] = _cost.collect(cost_plan, progress, work, k6)
     results["bench"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     _report.add_ratios(results)
     return results
@@ -205,7 +209,10 @@ def whole_machine(
 def write(results: dict[str, Any], out: Path) -> list[Path]:
     bench = results["bench"]
     host = "".join(c if c.isalnum() or c in "-." else "-" for c in bench["host"])
-    stem = f"{bench['date']}-{host}" + ("-quick" if bench["quick"] else "")
+    # A run of one part is named for it, so it never overwrites the day's whole run.
+    part = bench.get("part", "all")
+    stem = f"{bench['date']}-{host}" + ("" if part == "all" else f"-{part}")
+    stem += "-quick" if bench["quick"] else ""
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / f"{stem}.json"
     json_path.write_text(json.dumps(results, indent=1) + "\n")
@@ -251,9 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--part",
-        choices=("all", "scale", "machine"),
+        choices=("all", "scale", "machine", "cost"),
         default="all",
-        help="the scale model, the whole machine, or both (default)",
+        help="the scale model, the whole machine, CPU per signup at one rate, or all three "
+        "(default)",
     )
     parser.add_argument(
         "--replot",
@@ -264,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.replot is not None:
         return replot(args.replot)
-    parts = {"scale", "machine"} if args.part == "all" else {args.part}
+    parts = {"scale", "machine", "cost"} if args.part == "all" else {args.part}
     chosen = args.phases or ("phase1,phase3" if args.quick else ",".join(PHASE_TARGETS))
     phases = [p.strip() for p in chosen.split(",") if p.strip()]
     unknown = [p for p in phases if p not in PHASE_TARGETS]
@@ -295,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
             f"the whole machine (HTTP ceiling, {', '.join(phases)}, PostgreSQL insert and COPY "
             "ceilings)"
         )
+    if "cost" in parts:
+        what.append("CPU per signup of bare HTTP, phase 1 and phase 3 at one rate")
     print(f"bench ({kind}): {'; then '.join(what)}. k6 runs on this host", flush=True)
     started = time.monotonic()
     try:
