@@ -1,7 +1,7 @@
 """gunicorn settings for compose and the native runtime: `-c python:signup.gunicorn_conf`.
 
 Everything tunable comes from the environment so one file serves every phase:
-GUNICORN_BIND (default 0.0.0.0:8000), GUNICORN_WORKERS (default 2), GUNICORN_GRACEFUL_TIMEOUT.
+GUNICORN_BIND (default 0.0.0.0:8000), GUNICORN_WORKERS (default 1), GUNICORN_GRACEFUL_TIMEOUT.
 """
 
 import os
@@ -11,7 +11,7 @@ from pathlib import Path
 from prometheus_client import multiprocess
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+workers = int(os.environ.get("GUNICORN_WORKERS", "1"))
 # The maintained worker; uvicorn.workers is deprecated.
 worker_class = "uvicorn_worker.UvicornWorker"
 # SIGTERM: stop accepting, let in-flight requests finish, then the lifespan closes the pool.

@@ -74,10 +74,10 @@ def test_bad_replicas_value(tmp_path: Path) -> None:
 def test_cpu_quotas_are_variables_with_the_defaults_as_written() -> None:
     default = load("phase3", {})
     assert (default["db"].cpus, default["app"].cpus, default["writer"].cpus) == (1.0, 1.0, 0.5)
-    assert default["app"].environment["GUNICORN_WORKERS"] == "2"
-    scaled = load("phase3", {"DB_CPUS": "0.15", "APP_CPUS": "0.1", "APP_WORKERS": "1"})
+    assert default["app"].environment["GUNICORN_WORKERS"] == "1"
+    scaled = load("phase3", {"DB_CPUS": "0.15", "APP_CPUS": "0.1", "APP_WORKERS": "2"})
     assert (scaled["db"].cpus, scaled["app"].cpus) == (0.15, 0.1)
-    assert scaled["app"].environment["GUNICORN_WORKERS"] == "1"
+    assert scaled["app"].environment["GUNICORN_WORKERS"] == "2"
 
 
 @pytest.mark.parametrize("value", ["half", "0", "-1", "0.001"])
