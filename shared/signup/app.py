@@ -60,9 +60,7 @@ class SignupService:
                 response.headers["Allow"] = "POST"
         finally:
             metrics.IN_FLIGHT.dec()
-        metrics.REQUEST_DURATION.labels(str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
+        metrics.request_duration(response.status_code).observe(time.perf_counter() - started)
         return response
 
     async def _create(self, request: Request) -> Response:
@@ -94,12 +92,12 @@ class SignupService:
         except StoreUnavailable as exc:
             log.error("signup not stored: %s", exc)
             return self._count(500, {"error": FAILED}, store.failure_kind)
-        metrics.REQUESTS.labels(str(store.created_status)).inc()
+        metrics.requests_answered(store.created_status).inc()
         return json_response(store.created_status, {"message": store.created_message, "user": user})
 
     @staticmethod
     def _count(status: int, body: dict[str, object], error: str) -> Response:
-        metrics.REQUESTS.labels(str(status)).inc()
+        metrics.requests_answered(status).inc()
         metrics.ERRORS.labels(error).inc()
         return json_response(status, body)
 

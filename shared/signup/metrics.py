@@ -192,6 +192,17 @@ def writer() -> WriterMetrics:
     return built
 
 
+# The labelled series of a status code, looked up once rather than on every request.
+@functools.cache
+def requests_answered(status: int) -> Counter:
+    return REQUESTS.labels(str(status))
+
+
+@functools.cache
+def request_duration(status: int) -> Histogram:
+    return REQUEST_DURATION.labels(str(status))
+
+
 def precreate_request_series() -> None:
     for code in STATUS_CODES:
         REQUEST_DURATION.labels(code)

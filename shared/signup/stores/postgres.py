@@ -10,7 +10,6 @@ from typing import Any
 
 import psycopg
 from psycopg import errors
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout, TooManyRequests
 
 from signup import metrics
@@ -38,6 +37,7 @@ INSERT INTO users (email, first_name, last_name)
 VALUES (%s, %s, %s)
 RETURNING id, email, first_name, last_name, created_at, updated_at
 """
+COLUMNS = ("id", "email", "first_name", "last_name", "created_at", "updated_at")  # RETURNING's
 
 
 class PostgresStore:
@@ -101,11 +101,10 @@ class PostgresStore:
                 started = time.perf_counter()
                 metrics.POOL_WAIT.observe(started - waited)
                 try:
-                    async with conn.cursor(row_factory=dict_row) as cur:
-                        await cur.execute(
-                            INSERT, (signup.email, signup.first_name, signup.last_name)
-                        )
-                        row: dict[str, Any] | None = await cur.fetchone()
+                    cur = await conn.execute(
+                        INSERT, (signup.email, signup.first_name, signup.last_name)
+                    )
+                    row = await cur.fetchone()
                 finally:
                     metrics.DB_QUERY_DURATION.labels("insert_user").observe(
                         time.perf_counter() - started
@@ -120,7 +119,8 @@ class PostgresStore:
             raise StoreUnavailable(str(exc).strip() or type(exc).__name__) from exc
         if row is None:  # pragma: no cover - RETURNING always yields the row
             raise StoreUnavailable("INSERT returned no row")
-        return row
+        # A tuple and one zip: dict_row would build the same dict through more layers.
+        return dict(zip(COLUMNS, row, strict=True))
 
     async def check_ready(self) -> None:
         try:
