@@ -23,7 +23,7 @@ import pytest
 from matplotlib import image
 
 from lab import _cgroup, topology
-from lab.bench import _plan, _scale, _scale_report, _targets, _walls
+from lab.bench import _cost, _plan, _scale, _scale_report, _targets, _walls
 from lab.bench._probe import Counters, Histogram
 from lab.topology import load
 from tests.conftest import child_env
@@ -243,6 +243,52 @@ def _check_scale_model(scale: dict[str, Any]) -> None:
     assert len(scale["goals"]) == 5
 
 
+def _check_cost(cost: dict[str, Any]) -> None:
+    """Every target's CPU per signup came from its own cgroups, with nothing lost."""
+    assert set(cost["targets"]) == {"bare", "phase1", "phase3"}
+    for name, target in cost["targets"].items():
+        ms = target["ms_per_signup"]
+        assert 0 < ms["app"] < 100, name
+        assert 0 < ms["k6"] < 100, name
+        assert len(target["runs"]) == cost["runs"]
+    assert cost["targets"]["phase1"]["ms_per_signup"]["db"] > 0
+    # The runs end when the stream is empty, so the writer's rows are in phase 3's cost.
+    assert cost["targets"]["phase3"]["ms_per_signup"]["writer"] > 0
+    for name in ("phase1", "phase3"):
+        check = cost["targets"][name]["rows_check"]
+        assert check["missing"] == 0, f"{name} lost acknowledged signups: {check}"
+    assert [g["goal"] for g in cost["goals"]] == list(_cost.GOALS)
+    assert all(g["measured_ms"] is not None for g in cost["goals"])
+
+
+def test_cost_goals_compare_each_part_with_its_limit() -> None:
+    targets = {
+        "bare": {"ms_per_signup": {"app": 0.1, "k6": 0.2}},
+        "phase1": {"ms_per_signup": {"app": 0.24, "db": 0.15, "k6": 0.3}},
+        "phase3": {"ms_per_signup": {"app": 0.31, "writer": 0.04, "k6": 0.22}},
+    }
+    goals = {g["goal"]: (g["measured_ms"], g["met"]) for g in _cost.goals(targets)}
+    assert goals == {
+        "phase1 app": (0.24, True),
+        "phase3 app": (0.31, False),
+        "phase3 writer": (0.04, True),
+        "k6": (0.22, True),  # k6's median over the targets
+    }
+    table = "\n".join(
+        _cost.markdown(
+            {
+                "rate": 1667,
+                "seconds": 10,
+                "runs": 3,
+                "targets": targets,
+                "goals": _cost.goals(targets),
+            }
+        )
+    )
+    assert "| phase1 | app | 0.240 | +0.140 |" in table
+    assert "| phase3 app | 0.25 | 0.310 | no |" in table
+
+
 @pytest.mark.e2e
 def test_quick_bench_writes_json_table_and_plots(tmp_path: Path, server_tmp: Path) -> None:
     out, tmp = tmp_path / "results", server_tmp
@@ -286,11 +332,13 @@ def test_quick_bench_writes_json_table_and_plots(tmp_path: Path, server_tmp: Pat
         assert phase3["drain"]["rows_per_s"] > 0
     assert len(results["goals"]) == 4
     _check_scale_model(results["scale_model"])
+    _check_cost(results["cost"])
 
     table = json_file.with_suffix(".md").read_text()
     assert "QUICK SMOKE RUN" in table
     assert "| phase1 |" in table
     assert "## Scale model: each phase's wall" in table
+    assert "## CPU per signup at one rate" in table
     for suffix in ("throughput", "latency", "phases", "replicas", "burst", "machine"):
         png = json_file.with_name(json_file.stem + f"-{suffix}.png")
         assert png.name in table
