@@ -1,4 +1,4 @@
-// load: closed model (see lib/profiles.js), as the original project ran it. `make load-test`
+// load: closed model (see lib/profiles.js), the usual way load tests are written. `make load-test`
 import { sleep } from 'k6';
 import { THINK_TIME } from './lib/config.js';
 import { load as profile, options as withDefaults } from './lib/profiles.js';

@@ -1,4 +1,4 @@
-// smoke: closed model (see lib/profiles.js), as the original project ran it. `make load-test-smoke`
+// smoke: closed model (see lib/profiles.js), the usual way load tests are written. `make load-test-smoke`
 import { sleep } from 'k6';
 import { THINK_TIME } from './lib/config.js';
 import { smoke as profile, options as withDefaults } from './lib/profiles.js';

@@ -1,4 +1,4 @@
-// stress: closed model (see lib/profiles.js), as the original project ran it. `make load-test-stress`
+// stress: closed model (see lib/profiles.js), the usual way load tests are written. `make load-test-stress`
 import { sleep } from 'k6';
 import { THINK_TIME } from './lib/config.js';
 import { stress as profile, options as withDefaults } from './lib/profiles.js';

@@ -1,6 +1,6 @@
 """Every metric the service and the writer export, defined once.
 
-Names, types, labels and buckets follow the lab's metrics guide. Label values are created at
+Names, types, labels and buckets follow docs/metrics.md. Label values are created at
 import so a series exists (at 0) before its first event: `rate()` then reads 0, not "no data",
 and alerts on ratios have both sides.
 
@@ -27,7 +27,7 @@ from prometheus_client import (
 )
 from prometheus_client.registry import REGISTRY
 
-# The guide's buckets (Go's DefBuckets): 5 ms to 10 s.
+# docs/metrics.md's buckets (Go's DefBuckets): 5 ms to 10 s.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Database calls are faster than requests; finer low buckets show a pool wait early.
 DB_BUCKETS = (0.0005, 0.001, 0.0025, *LATENCY_BUCKETS)
