@@ -4,7 +4,6 @@ Everything tunable comes from the environment so one file serves every phase:
 GUNICORN_BIND (default 0.0.0.0:8000), GUNICORN_WORKERS (default 1), GUNICORN_GRACEFUL_TIMEOUT.
 """
 
-import gc
 import os
 import shutil
 from pathlib import Path
@@ -25,8 +24,6 @@ accesslog = None
 control_socket_disable = True
 wsgi_app = "signup.app:create_app()"
 
-_GC_YOUNG_THRESHOLD = 20_000
-
 # Metrics from every worker go to files in one directory, summed on scrape. The directory
 # must be empty when the master starts, or counters of a previous run would be added in.
 _metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/signup-metrics"))  # noqa: S108
@@ -41,13 +38,3 @@ def child_exit(server: object, worker: object) -> None:
     # A dead worker's livesum gauges (in flight, pool size) must stop counting.
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined,no-untyped-call]
 
-
-def post_worker_init(worker: object) -> None:
-    # A request allocates hundreds of container objects, so CPython's default threshold (a
-    # young-generation collection every 700 net allocations) ran one every request or two,
-    # and every tenth of those also walked an older generation: the loaded app. Freezing
-    # what is alive once the app is loaded puts it out of every later collection's reach,
-    # and a larger threshold makes collections rare. A signup's objects are freed by
-    # reference counting as before; only cycles wait longer.
-    gc.freeze()
-    gc.set_threshold(_GC_YOUNG_THRESHOLD, 20, 20)
