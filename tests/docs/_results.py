@@ -372,3 +372,26 @@ def quotable(results: dict[str, Any]) -> set[str]:
             values.append(single_instance(results, phase)[2])
             values.append(total_ms(_points(results, phase)[-1]))
     return {form for value in values for form in _forms(float(value))}
+
+
+def cost_row(results: dict[str, Any], key: str) -> dict[str, str]:
+    """The cost part (`make bench PART=cost`): a target's CPU ms per signup by part."""
+    targets = results["cost"]["targets"]
+    if key not in targets:
+        raise KeyError(f"the cost part measured no target {key!r}")
+    ms = targets[key]["ms_per_signup"]
+    bare = targets["bare"]["ms_per_signup"]["app"]
+    row = {part: "-" if ms.get(part) is None else f"{ms[part]:.3f}" for part in ms}
+    row["app above bare"] = f"{ms['app'] - bare:+.3f}"
+    return row
+
+
+def cost_goal_row(results: dict[str, Any], key: str) -> dict[str, str]:
+    for goal in results["cost"]["goals"]:
+        if goal["goal"] == key:
+            return {
+                "limit (ms)": f"{goal['limit_ms']}",
+                "measured (ms)": n(goal["measured_ms"], 3),
+                "met": "yes" if goal["met"] else "no",
+            }
+    raise KeyError(f"the cost part has no goal {key!r}")

@@ -229,6 +229,10 @@ def check_table(page: Path, table: _markdown.Table) -> list[str]:
         try:
             if table.scope == "scale":
                 expected = _results.scale_row(data, key)
+            elif table.scope == "cost":
+                expected = _results.cost_row(data, key)
+            elif table.scope == "cost/goals":
+                expected = _results.cost_goal_row(data, key)
             elif table.scope.startswith("scale/"):
                 expected = PREDICTIONS[table.scope](data, key)
             elif table.scope.endswith("/search"):

@@ -339,7 +339,7 @@ def test_quick_bench_writes_json_table_and_plots(tmp_path: Path, server_tmp: Pat
     assert "| phase1 |" in table
     assert "## Scale model: each phase's wall" in table
     assert "## CPU per signup at one rate" in table
-    for suffix in ("throughput", "latency", "phases", "replicas", "burst", "machine"):
+    for suffix in ("throughput", "latency", "phases", "replicas", "burst", "machine", "cost"):
         png = json_file.with_name(json_file.stem + f"-{suffix}.png")
         assert png.name in table
         assert image.imread(png).shape[0] > 100  # a real image, not an empty file

@@ -124,8 +124,10 @@ def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
             "the bench works; its numbers are not measurements. Run `make bench` for those.",
             "",
         ]
+    part = bench.get("part", "all")
+    flags = (" --quick" if bench["quick"] else "") + ("" if part == "all" else f" --part {part}")
     lines += [
-        f"`python -m lab.bench{' --quick' if bench['quick'] else ''}`, "
+        f"`python -m lab.bench{flags}`, "
         f"{bench['duration_s'] / 60:.1f} minutes, {bench['cpu_count']} cores "
         f"({bench['cpu_model']}), load average at start {bench['load_average_start']}; "
         f"cgroups: {bench['cgroups']}.",
@@ -135,8 +137,9 @@ def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
     if "cost" in results:
         lines += _cost.markdown(results["cost"])
     if not results["phases"] and not results["ceilings"]:
-        lines += ["## Plots", ""]
-        lines += [f"![{title}]({path})" for title, path in plots.items()]
+        if plots:
+            lines += ["## Plots", ""]
+            lines += [f"![{title}]({path})" for title, path in plots.items()]
         return "\n".join(lines) + "\n"
     lines += [
         "## Whole machine: every service under the compose file's own limits",

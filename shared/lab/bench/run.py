@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import _cgroup, _k6
-from lab.bench import _cost, _plan, _plots, _postgres, _report, _scale, _scale_plots
+from lab.bench import _cost, _cost_plot, _plan, _plots, _postgres, _report, _scale, _scale_plots
 from lab.bench._plan import Plan
 from lab.bench._progress import Progress
 from lab.bench._steps import K6Group, Runner, StepFailed, k6_group
@@ -221,7 +221,11 @@ def write(results: dict[str, Any], out: Path) -> list[Path]:
 
 def draw(results: dict[str, Any], out: Path, stem: str) -> list[Path]:
     """The Markdown and the plots of a run, beside its JSON."""
-    plots = {**_scale_plots.draw(results, out, stem), **_plots.draw(results, out, stem)}
+    plots = {
+        **_scale_plots.draw(results, out, stem),
+        **_plots.draw(results, out, stem),
+        **_cost_plot.draw(results, out, stem),
+    }
     md_path = out / f"{stem}.md"
     md_path.write_text(_report.markdown(results, plots))
     return [md_path, *(out / name for name in plots.values())]
