@@ -17,7 +17,6 @@ signup dearer shows here as a larger `above bare` in the next bench.
 
 from __future__ import annotations
 
-import os
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,11 +25,8 @@ from typing import Any
 
 from lab.bench import _probe
 from lab.bench._progress import Progress
-from lab.bench._sampler import Sampler
-from lab.bench._settle import Settler
-from lab.bench._steps import RESERVED_WEIGHT, K6Group, Runner
-from lab.bench._targets import HTTP_CEILING, PHASE_TARGETS, Target, resources
-from lab.stack import running
+from lab.bench._steps import K6Group
+from lab.bench._targets import HTTP_CEILING, PHASE_TARGETS, Target, started
 
 # The 1M target's rate: 1,000,000 signups in 10 minutes.
 RATE = 1_667
@@ -64,41 +60,29 @@ def median(values: Iterable[float | None]) -> float | None:
 def _run(
     target: Target, plan: CostPlan, progress: Progress, work: Path, k6: K6Group
 ) -> dict[str, Any]:
-    _, _, skip = resources(target)
-    folder = work / f"cost-{target.name}-{os.getpid()}"
     runs: list[dict[str, Any]] = []
-    with running(
-        target.phase,
-        folder,
-        environment=target.environment,
-        skip=skip,
-        weight=RESERVED_WEIGHT,
-    ) as stack:
-        containers = f"http://127.0.0.1:{stack.ctx.ports.containers}"
-        with Sampler(containers) as sampler:
-            runner = Runner(stack.url, target.expects, work / "k6", sampler, target.name, k6)
-            settle = Settler(stack, has_db="db" not in target.leave_out, timeout=120)
-            if plan.warm_seconds:
-                settle.after(runner.run(plan.rate, plan.warm_seconds))
-            for i in range(plan.runs):
-                progress.step(f"{target.name}: run {i + 1}/{plan.runs}, {plan.rate}/s")
-                before = _probe.cpu_by_service(containers)
-                step = settle.after(runner.run(plan.rate, plan.seconds))
-                after = _probe.cpu_by_service(containers)
-                done = max(step.acknowledged, 1)
-                ms = {s: round((after[s] - before.get(s, 0.0)) / done * 1000, 4) for s in after}
-                ms["k6"] = round(step.k6_cpu_seconds / max(step.sent, 1) * 1000, 4)
-                runs.append(
-                    {
-                        "acknowledged": step.acknowledged,
-                        "p95_ms": step.p95_ms,
-                        "slo_held": step.slo_held,
-                        "ms_per_signup": ms,
-                    }
-                )
-                shown = ", ".join(f"{s} {v:.3f}" for s, v in sorted(ms.items()) if v >= 0.001)
-                progress.result(f"CPU ms per signup: {shown}")
-        rows = settle.check()
+    with started(target, work, k6, settle_timeout=120, prefix="cost") as on:
+        if plan.warm_seconds:
+            on.settle.after(on.runner.run(plan.rate, plan.warm_seconds))
+        for i in range(plan.runs):
+            progress.step(f"{target.name}: run {i + 1}/{plan.runs}, {plan.rate}/s")
+            before = _probe.cpu_by_service(on.containers)
+            step = on.settle.after(on.runner.run(plan.rate, plan.seconds))
+            after = _probe.cpu_by_service(on.containers)
+            done = max(step.acknowledged, 1)
+            ms = {s: round((after[s] - before.get(s, 0.0)) / done * 1000, 4) for s in after}
+            ms["k6"] = round(step.k6_cpu_seconds / max(step.sent, 1) * 1000, 4)
+            runs.append(
+                {
+                    "acknowledged": step.acknowledged,
+                    "p95_ms": step.p95_ms,
+                    "slo_held": step.slo_held,
+                    "ms_per_signup": ms,
+                }
+            )
+            shown = ", ".join(f"{s} {v:.3f}" for s, v in sorted(ms.items()) if v >= 0.001)
+            progress.result(f"CPU ms per signup: {shown}")
+        rows = on.settle.check()
     parts = sorted({p for r in runs for p in r["ms_per_signup"]})
     return {
         "title": target.title,

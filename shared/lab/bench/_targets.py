@@ -7,8 +7,9 @@ run that rate a few more times for medians and CPU per signup, and stop it again
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,45 @@ class Measurement:
 Inside = Callable[[Stack, Runner, Measurement], dict[str, Any]]
 
 
+@dataclass
+class Started:
+    """A target running natively, with what measures it: every step goes through `runner`,
+    `settle` waits out each step's work, `sampler` keeps the timeline."""
+
+    stack: Stack
+    sampler: Sampler
+    runner: Runner
+    settle: Settler
+
+    @property
+    def containers(self) -> str:
+        return f"http://127.0.0.1:{self.stack.ctx.ports.containers}"
+
+
+@contextlib.contextmanager
+def started(
+    target: Target, work: Path, k6: K6Group, *, settle_timeout: float, prefix: str = "bench"
+) -> Iterator[Started]:
+    _, _, skip = resources(target)
+    # The folder's name names the run's cgroups: unique, so a test's stack never shares them.
+    folder = work / f"{prefix}-{target.name}-{os.getpid()}"
+    with (
+        running(
+            target.phase,
+            folder,
+            variables=target.variables,
+            environment=target.environment,
+            skip=skip,
+            # As k6 is: the phase measured keeps its share when something else wants the cores.
+            weight=RESERVED_WEIGHT,
+        ) as stack,
+        Sampler(f"http://127.0.0.1:{stack.ctx.ports.containers}") as sampler,
+    ):
+        runner = Runner(stack.url, target.expects, work / "k6", sampler, target.name, k6)
+        settle = Settler(stack, has_db="db" not in target.leave_out, timeout=settle_timeout)
+        yield Started(stack, sampler, runner, settle)
+
+
 def measure(
     target: Target,
     plan: Plan,
@@ -137,50 +177,34 @@ def measure(
 ) -> Measurement:
     """Run the search (from `start`, else the plan's first rate) and the confirming runs;
     `inside` measures more on the same stack."""
-    _, _, skip = resources(target)
     result = Measurement()
     progress.step(f"starting {target.name} natively under its compose limits")
-    # The folder's name names the run's cgroups: unique, so a test's stack never shares them.
-    folder = work / f"bench-{target.name}-{os.getpid()}"
-    with running(
-        target.phase,
-        folder,
-        variables=target.variables,
-        environment=target.environment,
-        skip=skip,
-        # As k6 is: the phase measured keeps its share when something else wants the cores.
-        weight=RESERVED_WEIGHT,
-    ) as stack:
-        containers = f"http://127.0.0.1:{stack.ctx.ports.containers}"
-        with Sampler(containers) as sampler:
-            runner = Runner(stack.url, target.expects, work / "k6", sampler, target.name, k6)
-            settle = Settler(
-                stack, has_db="db" not in target.leave_out, timeout=plan.settle_timeout
+    with started(target, work, k6, settle_timeout=plan.settle_timeout) as on:
+        runner, settle, stack = on.runner, on.settle, on.stack
+        if plan.warm_up:
+            warm = max(10, (start or plan.start_rate) // 2)
+            progress.step(f"warming up at {warm}/s for {plan.step_seconds}s (not counted)")
+            settle.after(runner.run(warm, plan.step_seconds))
+        _search(plan, progress, runner, settle, result, start)
+        _confirm(plan, progress, runner, settle, result, stack)
+        if target.name == "phase3" and result.sustained_rate:
+            result.extras.update(
+                _queue.drain(stack, runner, settle, plan, progress, result.sustained_rate)
             )
-            if plan.warm_up:
-                warm = max(10, (start or plan.start_rate) // 2)
-                progress.step(f"warming up at {warm}/s for {plan.step_seconds}s (not counted)")
-                settle.after(runner.run(warm, plan.step_seconds))
-            _search(plan, progress, runner, settle, result, start)
-            _confirm(plan, progress, runner, settle, result, stack)
-            if target.name == "phase3" and result.sustained_rate:
-                result.extras.update(
-                    _queue.drain(stack, runner, settle, plan, progress, result.sustained_rate)
-                )
-            # Before `inside` adds rows of its own (the PostgreSQL ceilings).
-            result.extras["rows_check"] = settle.check()
-            if inside is not None:
-                result.extras.update(inside(stack, runner, result))
-        result.timeline = [
-            {
-                "t": s.t,
-                "offered": s.offered,
-                "achieved": round(s.achieved, 1),
-                "cpu": s.cpu,
-                "machine": s.machine,
-            }
-            for s in sampler.samples
-        ]
+        # Before `inside` adds rows of its own (the PostgreSQL ceilings).
+        result.extras["rows_check"] = settle.check()
+        if inside is not None:
+            result.extras.update(inside(stack, runner, result))
+    result.timeline = [
+        {
+            "t": s.t,
+            "offered": s.offered,
+            "achieved": round(s.achieved, 1),
+            "cpu": s.cpu,
+            "machine": s.machine,
+        }
+        for s in on.sampler.samples
+    ]
     return result
 
 
