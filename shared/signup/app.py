@@ -21,11 +21,24 @@ from starlette.routing import Route
 from signup import metrics
 from signup._json import json_response
 from signup.config import Settings
-from signup.stores import DuplicateEmail, Overloaded, Store, StoreUnavailable, build
+from signup.stores import (
+    DuplicateEmail,
+    Outcome,
+    Overloaded,
+    Store,
+    StoreUnavailable,
+    build,
+)
 from signup.validation import InvalidBody, ValidationFailure, parse_body, validate
 
 log = logging.getLogger("signup")
 FAILED = "failed to create user"
+# The answer to a signup the store took: 201 once its row exists, 202 when it is queued and
+# the row will follow (phase 3's writer).
+CREATED: dict[Outcome, tuple[int, str]] = {
+    "recorded": (201, "user created successfully"),
+    "queued": (202, "signup accepted"),
+}
 
 
 class _BodyTooLarge(Exception):
@@ -48,6 +61,7 @@ class SignupService:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
+        self._created = CREATED[store.outcome]
 
     async def signup(self, request: Request) -> Response:
         metrics.IN_FLIGHT.inc()
@@ -91,9 +105,10 @@ class SignupService:
             return response
         except StoreUnavailable as exc:
             log.error("signup not stored: %s", exc)
-            return self._count(500, {"error": FAILED}, store.failure_kind)
-        metrics.requests_answered(store.created_status).inc()
-        return json_response(store.created_status, {"message": store.created_message, "user": user})
+            return self._count(500, {"error": FAILED}, store.backend)
+        status, message = self._created
+        metrics.requests_answered(status).inc()
+        return json_response(status, {"message": message, "user": user})
 
     @staticmethod
     def _count(status: int, body: dict[str, object], error: str) -> Response:

@@ -37,4 +37,3 @@ def on_starting(server: object) -> None:
 def child_exit(server: object, worker: object) -> None:
     # A dead worker's livesum gauges (in flight, pool size) must stop counting.
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined,no-untyped-call]
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 from signup.config import Settings
 from signup.stores.base import (
     DuplicateEmail,
+    Outcome,
     Overloaded,
     Status,
     Store,
@@ -14,6 +15,7 @@ from signup.stores.base import (
 
 __all__ = [
     "DuplicateEmail",
+    "Outcome",
     "Overloaded",
     "Status",
     "Store",

@@ -11,6 +11,7 @@ from typing import Literal, Protocol
 from signup.validation import SignupRequest
 
 Status = Literal["pending", "recorded"]
+Outcome = Literal["recorded", "queued"]
 
 
 class DuplicateEmail(Exception):
@@ -43,11 +44,12 @@ class StoreFull(Overloaded):
 
 
 class Store(Protocol):
-    #: 201 when the row exists on return, 202 when it is only queued.
-    created_status: int
-    created_message: str
-    #: the `error_type` a StoreUnavailable is counted under.
-    failure_kind: str
+    #: What a successful `create` has done: the row exists (recorded), or the signup is
+    #: durably queued and its row will follow (queued). The handler picks the HTTP answer.
+    outcome: Outcome
+    #: What the store talks to ("database", "queue"): the `error_type` a StoreUnavailable
+    #: is counted under.
+    backend: str
 
     async def open(self) -> None:
         """Start connecting; must not fail when the backend is down (readiness says so)."""

@@ -9,14 +9,13 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime
 
-from signup.stores.base import Status
+from signup.stores.base import Outcome, Status
 from signup.validation import SignupRequest
 
 
 class NullStore:
-    created_status = 201
-    created_message = "user created successfully"
-    failure_kind = "database"
+    outcome: Outcome = "recorded"
+    backend = "database"
 
     def __init__(self) -> None:
         self._ids = itertools.count(1)

@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout, TooManyRequests
 
 from signup import metrics
 from signup.config import Settings
-from signup.stores.base import DuplicateEmail, Overloaded, Status, StoreUnavailable
+from signup.stores.base import DuplicateEmail, Outcome, Overloaded, Status, StoreUnavailable
 from signup.validation import SignupRequest
 
 
@@ -41,9 +41,8 @@ COLUMNS = ("id", "email", "first_name", "last_name", "created_at", "updated_at")
 
 
 class PostgresStore:
-    created_status = 201
-    created_message = "user created successfully"
-    failure_kind = "database"
+    outcome: Outcome = "recorded"
+    backend = "database"
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings

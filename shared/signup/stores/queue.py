@@ -29,6 +29,7 @@ from signup import _stream, metrics
 from signup.config import Settings
 from signup.stores.base import (
     DuplicateEmail,
+    Outcome,
     Overloaded,
     Status,
     StoreFull,
@@ -63,9 +64,8 @@ ACCEPTED, DUPLICATE, SHED = 1, 0, -1
 
 
 class QueueStore:
-    created_status = 202
-    created_message = "signup accepted"
-    failure_kind = "queue"
+    outcome: Outcome = "queued"
+    backend = "queue"
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
