@@ -27,7 +27,7 @@ log = logging.getLogger("signup.writer")
 # in this many reads at most.
 IDLE_BLOCK_MS = 1000
 FILL_READS = 5
-# Measured (see README, `python -m signup._insert`): COPY into a staging table wins from about
+# Measured (see README, `python -m signup._insert_bench`): COPY into a staging table wins from about
 # 500 rows; below, its CREATE TEMP TABLE costs more than one INSERT ... unnest().
 COPY_FROM = 500
 MAX_BACKOFF = 5.0
