@@ -1,5 +1,4 @@
-"""Turning stream entries into rows and back into an acknowledgement, and the writer's own
-metrics registry."""
+"""Turning stream entries into rows, and a written batch into its acknowledgement."""
 
 from __future__ import annotations
 
@@ -7,13 +6,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, ProcessCollector
-
-from signup import _stream, metrics
+from signup import _stream
 from signup._insert import Row
 
 log = logging.getLogger("signup.writer")
 Entry = tuple[bytes, dict[bytes, bytes]]
+# email, first_name, last_name, accepted_at: the fields the API's accept script writes.
+_FIELDS = tuple(name.encode() for name in _stream.FIELDS)
 
 # Marks the claims recorded, sets malformed entries aside, then XACKs and XDELs the batch: one
 # atomic step, as a MULTI would be. allow-oom: when Redis is full it refuses writes, yet this
@@ -67,13 +66,8 @@ def parse(entries: list[Entry]) -> Batch:
         if not fields:  # pending, but its data was deleted already: only the XACK is left
             continue
         try:
-            email = fields[b"email"].decode()
-            row = (
-                email,
-                fields[b"first_name"].decode(),
-                fields[b"last_name"].decode(),
-                datetime.fromisoformat(fields[b"accepted_at"].decode()),
-            )
+            email, first_name, last_name, accepted_at = (fields[f].decode() for f in _FIELDS)
+            row = (email, first_name, last_name, datetime.fromisoformat(accepted_at))
         except (KeyError, UnicodeDecodeError, ValueError):
             log.error("malformed stream entry %s moved to the dead-letter stream", entry_id)
             batch.malformed.append((entry_id, fields))
@@ -100,10 +94,3 @@ def acknowledgement(stream: str, batch: Batch) -> tuple[list[str], list[bytes | 
         values = [b"id", entry_id, *(part for pair in fields.items() for part in pair)]
         args += [len(values), *values]
     return keys, args
-
-
-def registry() -> CollectorRegistry:
-    """Only the writer's series, plus the process's own CPU and memory."""
-    reg = metrics.writer().registry
-    ProcessCollector(registry=reg)
-    return reg

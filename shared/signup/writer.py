@@ -21,11 +21,10 @@ import signal
 import sys
 
 import psycopg
-from prometheus_client import start_http_server
+from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 from redis.exceptions import RedisError
 
-from signup import _stream
-from signup._batch import registry
+from signup import _stream, metrics
 from signup._writer import Writer
 from signup.config import Settings, SettingsError
 
@@ -73,6 +72,13 @@ def _metrics_addr(raw: str) -> str:
     return value
 
 
+def _registry() -> CollectorRegistry:
+    """What the writer's /metrics serves: its own series and its process's CPU and memory."""
+    reg = metrics.writer().registry
+    ProcessCollector(registry=reg)
+    return reg
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="signup-writer", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -105,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     if settings.writer_metrics_port:
         server, _thread = start_http_server(
-            settings.writer_metrics_port, addr=metrics_addr, registry=registry()
+            settings.writer_metrics_port, addr=metrics_addr, registry=_registry()
         )
     try:
         asyncio.run(_serve(settings))
