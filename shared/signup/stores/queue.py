@@ -42,7 +42,7 @@ from signup.validation import SignupRequest
 ACCEPT = """
 local claim = redis.call('HGET', KEYS[2], ARGV[1])
 if claim then
-  if claim == 'pending:' .. ARGV[6] then
+  if claim == '@PENDING@' .. ARGV[6] then
     return {1, redis.call('XLEN', KEYS[1])}
   end
   return {0, -1}
@@ -51,15 +51,19 @@ local backlog = redis.call('XLEN', KEYS[1])
 if backlog >= tonumber(ARGV[7]) then
   return {-1, backlog}
 end
-redis.call('HSET', KEYS[2], ARGV[1], 'pending:' .. ARGV[6])
-local added = redis.pcall('XADD', KEYS[1], '*',
-  'email', ARGV[2], 'first_name', ARGV[3], 'last_name', ARGV[4], 'accepted_at', ARGV[5])
+redis.call('HSET', KEYS[2], ARGV[1], '@PENDING@' .. ARGV[6])
+local added = redis.pcall('XADD', KEYS[1], '*', @FIELDS@)
 if type(added) == 'table' and added.err then
   redis.call('HDEL', KEYS[2], ARGV[1])
   return redis.error_reply(added.err)
 end
 return {1, backlog + 1}
 """
+# The claim's prefix and the entry's field names are the ones the writer reads (_stream): the
+# script is written with placeholders for them, filled in once here.
+ACCEPT = ACCEPT.replace("@PENDING@", _stream.PENDING).replace(
+    "@FIELDS@", ", ".join(f"'{name}', ARGV[{i}]" for i, name in enumerate(_stream.FIELDS, 2))
+)
 ACCEPTED, DUPLICATE, SHED = 1, 0, -1
 
 
