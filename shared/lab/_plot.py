@@ -34,6 +34,14 @@ from lab.dashboards import Panel, legend
 # Grafana's classic palette, for series without a fixed colour.
 PALETTE = ["#7EB26D", "#EAB839", "#6ED0E0", "#EF843C", "#E24D42", "#1F78C1", "#BA43A9"]
 PALETTE += ["#705DA0", "#508642", "#CCA300", "#447EBC", "#C15C17", "#890F02", "#0A437C"]
+# A line that never reaches this share of the panel's top is left out (and named below it).
+FAINT = 0.05
+# histogram_quantile() interpolates inside a bucket: where the answer is a bucket's bound, the
+# truth is only "somewhere in that bucket".
+BUCKETS_NOTE = (
+    "quantiles estimated from histogram buckets: a flat line on a bucket bound "
+    "(5, 10, 25, 50, 100 ms ...) means somewhere in that bucket, not that value"
+)
 
 
 @dataclass
@@ -101,9 +109,35 @@ def _formatter(unit: str) -> FuncFormatter:
     return FuncFormatter(lambda v, _p: fmt(v, unit))
 
 
-def _timeseries(ax: Axes, panel: Panel, data: list[Line], window: tuple[float, float]) -> None:
+def faint(data: list[Line]) -> list[Line]:
+    """Left-axis lines that never reach FAINT of the panel's top: flat at zero at this scale
+    (an exporter's CPU beside the app's), they would only crowd the legend. When every line
+    is zero (no errors at all) that is the answer, and nothing is left out."""
+    left = [line for line in data if line.props.get("custom.axisPlacement") != "right"]
+    peaks = {
+        id(line): max((abs(v) for v in line.values if not math.isnan(v)), default=0.0)
+        for line in left
+    }
+    top = max(peaks.values(), default=0.0)
+    return [line for line in left if peaks[id(line)] < FAINT * top] if top > 0 else []
+
+
+def _timeseries(
+    fig: Figure, ax: Axes, panel: Panel, data: list[Line], window: tuple[float, float]
+) -> None:
     defaults = panel.raw.get("fieldConfig", {}).get("defaults", {})
     custom = defaults.get("custom", {})
+    left_out = faint(data)
+    if left_out:
+        data = [line for line in data if all(line is not out for out in left_out)]
+        names = ", ".join(line.name for line in left_out)
+        fig.text(
+            0.01,
+            0.01,
+            f"not drawn, under {FAINT:.0%} of the top line: {names}",
+            fontsize=7,
+            color="#666666",
+        )
     right, drawn = _draw_lines(ax, data, panel.unit, custom.get("stacking", {}).get("mode"))
     ax.set_xlim(window[0] / 86400.0, window[1] / 86400.0)
     for axis, values in ((ax, drawn["left"]), (right, drawn["right"])):
@@ -307,6 +341,8 @@ def draw(
         "piechart": (9.0, 4.5),
         "bargauge": (9.0, 4.5),
     }
+    if any("histogram_quantile" in q.expr for q in panel.queries):
+        subtitle += f"\n{BUCKETS_NOTE}"
     fig, ax = _figure(sizes.get(panel.type, (11.0, 4.6)), panel.title, subtitle)
     try:
         if not data or not any(not math.isnan(v) for line in data for v in line.values):
@@ -320,7 +356,7 @@ def draw(
         elif panel.type == "piechart":
             _pie(ax, panel, data)
         else:
-            _timeseries(ax, panel, data, window)
+            _timeseries(fig, ax, panel, data, window)
         if panel.type == "timeseries":
             fig.subplots_adjust(top=_top(fig), bottom=0.3, left=0.08, right=0.92)
         elif panel.type != "stat":
