@@ -19,7 +19,7 @@ from pathlib import Path
 import jinja2
 
 from lab._cgroup import DOCKER_PERIOD_US
-from lab._proc import free_port
+from lab._proc import free_ports
 from lab.topology import REPO, Topology
 
 LOOPBACK = "127.0.0.1"
@@ -89,7 +89,7 @@ class Ports:
     def free(cls) -> Ports:
         """Every port picked free by the kernel: for tests that run a whole phase."""
         names = [f.name for f in fields(cls) if f.init]
-        ports = cls(**{name: free_port() for name in names})
+        ports = cls(**dict(zip(names, free_ports(len(names)), strict=True)))
         ports._free = True
         return ports
 
@@ -98,7 +98,11 @@ class Ports:
         key = (kind, index)
         if key not in self._replicas:
             base = self.app_base if kind == "app" else self.writer_base
-            self._replicas[key] = free_port() if self._free else base + index - 1
+            if self._free:
+                taken = {getattr(self, f.name) for f in fields(self) if f.init}
+                (self._replicas[key],) = free_ports(1, taken | set(self._replicas.values()))
+            else:
+                self._replicas[key] = base + index - 1
         return self._replicas[key]
 
 
