@@ -138,6 +138,8 @@ def goals(targets: dict[str, Any]) -> list[dict[str, Any]]:
 
 def markdown(cost: dict[str, Any]) -> list[str]:
     """The run's section: CPU ms per signup by part, and the goals."""
+    if cost.get("status") == "failed":
+        return ["## CPU per signup at one rate", "", f"Failed: {cost['error']}", ""]
     targets = cost["targets"]
     bare = targets.get("bare", {}).get("ms_per_signup", {}).get("app")
     lines = [

@@ -21,8 +21,8 @@ VISIBLE_MS = 0.005
 def draw(results: dict[str, Any], out: Path, stem: str) -> dict[str, str]:
     """{title: file name} of the plot, or nothing if the cost part did not run."""
     cost = results.get("cost")
-    if not cost:
-        return {}
+    if not cost or "targets" not in cost:
+        return {}  # not run, or failed
     targets = cost["targets"]
     names = list(targets)
     services = sorted(

@@ -168,7 +168,12 @@ def collect(
             whole_machine(results, plan, progress, work, phases, k6)
         if "cost" in parts:
             cost_plan = _cost.QUICK if plan.quick else _cost.FULL
-            results["cost"] = _cost.collect(cost_plan, progress, work, k6)
+            try:
+                results["cost"] = _cost.collect(cost_plan, progress, work, k6)
+            except (StartError, StepFailed, TimeoutError) as exc:
+                # Last in a 45-minute run: the parts before it must still be written.
+                progress.warn(f"CPU per signup failed: {exc}")
+                results["cost"] = {"status": "failed", "error": str(exc)}
     results["bench"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     _report.add_ratios(results)
     return results
@@ -326,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     failed += [f"scale model {n}" for n in results.get("scale_model", {}).get("errors", {})]
     if results["ceilings"].get("http", {}).get("status") == "failed":
         failed.append("http_ceiling")
+    if results.get("cost", {}).get("status") == "failed":
+        failed.append("CPU per signup")
     if failed:
         print(f"error: {', '.join(failed)} failed; see above", file=sys.stderr)
         return 1
