@@ -34,13 +34,14 @@ from lab.dashboards import Panel, legend
 # Grafana's classic palette, for series without a fixed colour.
 PALETTE = ["#7EB26D", "#EAB839", "#6ED0E0", "#EF843C", "#E24D42", "#1F78C1", "#BA43A9"]
 PALETTE += ["#705DA0", "#508642", "#CCA300", "#447EBC", "#C15C17", "#890F02", "#0A437C"]
-# A line that never reaches this share of the panel's top is left out (and named below it).
+# On per-service resource panels, a line that never reaches this share of the panel's top is
+# left out (and named below it).
 FAINT = 0.05
 # histogram_quantile() interpolates inside a bucket: where the answer is a bucket's bound, the
 # truth is only "somewhere in that bucket".
 BUCKETS_NOTE = (
-    "quantiles estimated from histogram buckets: a flat line on a bucket bound "
-    "(5, 10, 25, 50, 100 ms ...) means somewhere in that bucket, not that value"
+    "quantiles estimated from histogram buckets: a flat line on a bucket bound means "
+    "somewhere in that bucket, not that value (bounds: docs/metrics.md)"
 )
 
 
@@ -110,9 +111,11 @@ def _formatter(unit: str) -> FuncFormatter:
 
 
 def faint(data: list[Line]) -> list[Line]:
-    """Left-axis lines that never reach FAINT of the panel's top: flat at zero at this scale
-    (an exporter's CPU beside the app's), they would only crowd the legend. When every line
-    is zero (no errors at all) that is the answer, and nothing is left out."""
+    """Left-axis lines that never reach FAINT of the panel's top. Used on the per-service
+    resource panels (cAdvisor's container_* series) only: there an exporter's CPU beside the
+    app's is flat at zero and only crowds the legend. On every other panel a small line is
+    the point (errors beside successes, p50 beside p99) and is always drawn. When every line
+    is zero, that is the answer, and nothing is left out."""
     left = [line for line in data if line.props.get("custom.axisPlacement") != "right"]
     peaks = {
         id(line): max((abs(v) for v in line.values if not math.isnan(v)), default=0.0)
@@ -127,7 +130,8 @@ def _timeseries(
 ) -> None:
     defaults = panel.raw.get("fieldConfig", {}).get("defaults", {})
     custom = defaults.get("custom", {})
-    left_out = faint(data)
+    per_service = bool(panel.queries) and all("container_" in q.expr for q in panel.queries)
+    left_out = faint(data) if per_service else []
     if left_out:
         data = [line for line in data if all(line is not out for out in left_out)]
         names = ", ".join(line.name for line in left_out)
