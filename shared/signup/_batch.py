@@ -11,8 +11,8 @@ from signup._insert import Row
 
 log = logging.getLogger("signup.writer")
 Entry = tuple[bytes, dict[bytes, bytes]]
-# email, first_name, last_name, accepted_at: the fields the API's accept script writes.
-_FIELDS = tuple(name.encode() for name in _stream.FIELDS)
+# The fields the API's accept script writes, as their names and as the bytes Redis returns.
+_FIELDS = tuple((name, name.encode()) for name in _stream.FIELDS)
 
 # Marks the claims recorded, sets malformed entries aside, then XACKs and XDELs the batch: one
 # atomic step, as a MULTI would be. allow-oom: when Redis is full it refuses writes, yet this
@@ -66,8 +66,14 @@ def parse(entries: list[Entry]) -> Batch:
         if not fields:  # pending, but its data was deleted already: only the XACK is left
             continue
         try:
-            email, first_name, last_name, accepted_at = (fields[f].decode() for f in _FIELDS)
-            row = (email, first_name, last_name, datetime.fromisoformat(accepted_at))
+            entry = {name: fields[key].decode() for name, key in _FIELDS}
+            email = entry["email"]
+            row = (
+                email,
+                entry["first_name"],
+                entry["last_name"],
+                datetime.fromisoformat(entry["accepted_at"]),
+            )
         except (KeyError, UnicodeDecodeError, ValueError):
             log.error("malformed stream entry %s moved to the dead-letter stream", entry_id)
             batch.malformed.append((entry_id, fields))

@@ -207,6 +207,8 @@ class Writer:
             # for every one or two entries, and most of the writer's CPU.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), min(remaining, max_wait / FILL_READS))
+            if self.stop.is_set():
+                break  # write what is in hand; read nothing more into our pending list
             try:
                 more = await self._xread(size - len(got), None)
             except RedisError as exc:

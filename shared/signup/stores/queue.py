@@ -37,21 +37,22 @@ from signup.stores.base import (
 )
 from signup.validation import SignupRequest
 
-# KEYS: stream, the email's claim hash. ARGV: claim field, email, first_name, last_name,
-# accepted_at, token, max_backlog. Returns {outcome, backlog}: 1 accepted, 0 duplicate, -1 shed.
+# KEYS: stream, the email's claim hash. ARGV: claim field, the entry's values in the order of
+# _stream.FIELDS, token, max_backlog. Returns {outcome, backlog}: 1 accepted, 0 duplicate,
+# -1 shed.
 ACCEPT = """
 local claim = redis.call('HGET', KEYS[2], ARGV[1])
 if claim then
-  if claim == '@PENDING@' .. ARGV[6] then
+  if claim == '@PENDING@' .. ARGV[@TOKEN@] then
     return {1, redis.call('XLEN', KEYS[1])}
   end
   return {0, -1}
 end
 local backlog = redis.call('XLEN', KEYS[1])
-if backlog >= tonumber(ARGV[7]) then
+if backlog >= tonumber(ARGV[@MAX@]) then
   return {-1, backlog}
 end
-redis.call('HSET', KEYS[2], ARGV[1], '@PENDING@' .. ARGV[6])
+redis.call('HSET', KEYS[2], ARGV[1], '@PENDING@' .. ARGV[@TOKEN@])
 local added = redis.pcall('XADD', KEYS[1], '*', @FIELDS@)
 if type(added) == 'table' and added.err then
   redis.call('HDEL', KEYS[2], ARGV[1])
@@ -61,8 +62,12 @@ return {1, backlog + 1}
 """
 # The claim's prefix and the entry's field names are the ones the writer reads (_stream): the
 # script is written with placeholders for them, filled in once here.
-ACCEPT = ACCEPT.replace("@PENDING@", _stream.PENDING).replace(
-    "@FIELDS@", ", ".join(f"'{name}', ARGV[{i}]" for i, name in enumerate(_stream.FIELDS, 2))
+_TOKEN = 2 + len(_stream.FIELDS)  # ARGV index of the token; max_backlog follows it
+ACCEPT = (
+    ACCEPT.replace("@PENDING@", _stream.PENDING)
+    .replace("@FIELDS@", ", ".join(f"'{f}', ARGV[{i}]" for i, f in enumerate(_stream.FIELDS, 2)))
+    .replace("@TOKEN@", str(_TOKEN))
+    .replace("@MAX@", str(_TOKEN + 1))
 )
 ACCEPTED, DUPLICATE, SHED = 1, 0, -1
 
@@ -92,12 +97,15 @@ class QueueStore:
         accepted_at = datetime.now(UTC)
         token = secrets.token_hex(8)
         claims, field = _stream.claim_slot(self._settings.stream, signup.email)
-        args = (
+        entry = {
+            "email": signup.email,
+            "first_name": signup.first_name,
+            "last_name": signup.last_name,
+            "accepted_at": accepted_at.isoformat(),
+        }
+        args: tuple[bytes | str | int, ...] = (
             field,
-            signup.email,
-            signup.first_name,
-            signup.last_name,
-            accepted_at.isoformat(),
+            *(entry[f] for f in _stream.FIELDS),
             token,
             self._settings.max_backlog,
         )
