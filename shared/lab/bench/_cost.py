@@ -17,14 +17,13 @@ signup dearer shows here as a larger `above bare` in the next bench.
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lab.bench import _probe
 from lab.bench._progress import Progress
+from lab.bench._report import median
 from lab.bench._steps import K6Group
 from lab.bench._targets import HTTP_CEILING, PHASE_TARGETS, Target, started
 
@@ -50,11 +49,6 @@ TARGETS: dict[str, Target] = {
     "phase1": PHASE_TARGETS["phase1"],
     "phase3": PHASE_TARGETS["phase3"],
 }
-
-
-def median(values: Iterable[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return float(statistics.median(present)) if present else None
 
 
 def _run(

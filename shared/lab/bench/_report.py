@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Iterable
 from typing import Any
 
-from lab.bench import _cost, _plan, _scale_report
+from lab.bench import _plan, _scale_report
 from lab.bench._targets import Measurement, Target
 
 NOTE = (
@@ -115,7 +115,10 @@ def _n(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
+def markdown(
+    results: dict[str, Any], plots: dict[str, str], sections: list[str] | None = None
+) -> str:
+    """The run's Markdown; `sections` (the cost part's) follow the scale model's."""
     bench = results["bench"]
     lines = [f"# Bench: {bench['host']}, {bench['date']}", ""]
     if bench["quick"]:
@@ -134,8 +137,7 @@ def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
         "",
     ]
     lines += _scale_report.markdown(results)
-    if "cost" in results:
-        lines += _cost.markdown(results["cost"])
+    lines += sections or []
     if not results["phases"] and not results["ceilings"]:
         if plots:
             lines += ["## Plots", ""]

@@ -232,7 +232,8 @@ def draw(results: dict[str, Any], out: Path, stem: str) -> list[Path]:
         **_cost_plot.draw(results, out, stem),
     }
     md_path = out / f"{stem}.md"
-    md_path.write_text(_report.markdown(results, plots))
+    cost = _cost.markdown(results["cost"]) if "cost" in results else []
+    md_path.write_text(_report.markdown(results, plots, cost))
     return [md_path, *(out / name for name in plots.values())]
 
 
