@@ -40,7 +40,7 @@ from signup.validation import SignupRequest
 # KEYS: stream, the email's claim hash. ARGV: claim field, the entry's values in the order of
 # _stream.FIELDS, token, max_backlog. Returns {outcome, backlog}: 1 accepted, 0 duplicate,
 # -1 shed.
-ACCEPT = """
+_ACCEPT_TEMPLATE = """
 local claim = redis.call('HGET', KEYS[2], ARGV[1])
 if claim then
   if claim == '@PENDING@' .. ARGV[@TOKEN@] then
@@ -64,7 +64,7 @@ return {1, backlog + 1}
 # script is written with placeholders for them, filled in once here.
 _TOKEN = 2 + len(_stream.FIELDS)  # ARGV index of the token; max_backlog follows it
 ACCEPT = (
-    ACCEPT.replace("@PENDING@", _stream.PENDING)
+    _ACCEPT_TEMPLATE.replace("@PENDING@", _stream.PENDING)
     .replace("@FIELDS@", ", ".join(f"'{f}', ARGV[{i}]" for i, f in enumerate(_stream.FIELDS, 2)))
     .replace("@TOKEN@", str(_TOKEN))
     .replace("@MAX@", str(_TOKEN + 1))
