@@ -38,9 +38,9 @@ def choose_runtime(requested: str) -> str:
 def cmd_up(args: argparse.Namespace) -> int:
     runtime = choose_runtime(args.runtime)
     if runtime == "docker":
-        compose = PHASES[args.phase] / "compose.yaml"
+        compose = docker.compose_file(args.phase)
         print(f"{args.phase}: Docker engine found, starting with docker compose ({compose})")
-        command = ["docker", "compose", "-f", str(compose), "up", "-d", "--wait"]
+        command = docker.compose_command(args.phase, "up", "-d", "--wait")
         return subprocess.run(command, check=False).returncode
     print(f"{args.phase}: no Docker engine here (or RUNTIME=native): native runtime")
     running = state.read(args.run_dir)
@@ -119,7 +119,9 @@ def print_services(running: RunState) -> None:
 
 
 def cmd_supervise(args: argparse.Namespace) -> int:
-    from lab.supervisor import supervise
+    """The detached process `up` starts: says through the pipe whether the phase came up (the
+    line `up` waits for), then keeps it running until SIGTERM (`down`)."""
+    from lab.supervisor import Supervisor, log
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -127,7 +129,37 @@ def cmd_supervise(args: argparse.Namespace) -> int:
     ctx = RunContext(
         load(args.phase), args.run_dir, Ports.from_env(), cpu_period_us=_cgroup.period_us()
     )
-    return supervise(ctx, state.path(args.run_dir), args.notify_fd)
+    state_file = state.path(args.run_dir)
+    supervisor = Supervisor(ctx, f"{ctx.phase}-{os.getpid()}")
+
+    def on_signal(signum: int, frame: object) -> None:
+        supervisor.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        supervisor.start_all()
+    except Exception as exc:
+        log.error("start failed: %s", exc)
+        _notify(args.notify_fd, {"ok": False, "error": str(exc)})
+        supervisor.stop_all()
+        return 1
+    running = supervisor.state()
+    state.write(state_file, running)
+    _notify(args.notify_fd, {"ok": True, "state": running.as_dict()})
+    try:
+        supervisor.watch(state_file)
+    finally:
+        supervisor.stop_all()
+        state_file.unlink(missing_ok=True)
+    return 0
+
+
+def _notify(fd: int | None, message: dict[str, object]) -> None:
+    if fd is None:
+        return
+    with os.fdopen(fd, "w") as pipe:
+        pipe.write(json.dumps(message) + "\n")
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -235,24 +267,18 @@ def parser() -> argparse.ArgumentParser:
         default=os.environ.get("RUNTIME", "") or "auto",
         help="docker, native, or auto (default: docker when an engine answers)",
     )
-    sub = top.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start a phase and wait until every service is ready")
-    up.add_argument("phase", choices=sorted(PHASES))
-    up.set_defaults(func=cmd_up)
-    sup = sub.add_parser("supervise", help=argparse.SUPPRESS)
-    sup.add_argument("phase", choices=sorted(PHASES))
-    sup.add_argument("--notify-fd", type=int, default=None)
-    sup.set_defaults(func=cmd_supervise)
-    sub.add_parser("down", help="stop everything the lab started").set_defaults(func=cmd_down)
-    sub.add_parser("clean", help="down, then delete the run folder and its data").set_defaults(
-        func=cmd_clean
+    parsers = docker.add_commands(
+        top.add_subparsers(dest="command", required=True),
+        up=("start a phase and wait until every service is ready", cmd_up),
+        supervise=(argparse.SUPPRESS, cmd_supervise),
+        down=("stop everything the lab started", cmd_down),
+        clean=("down, then delete the run folder and its data", cmd_clean),
+        status=("what runs where", cmd_status),
+        logs=("the last lines of each service's log", cmd_logs),
     )
-    sub.add_parser("status", help="what runs where").set_defaults(func=cmd_status)
-    logs = sub.add_parser("logs", help="the last lines of each service's log")
-    logs.add_argument("service", nargs="?")
-    logs.add_argument("-n", "--lines", type=int, default=20)
-    logs.add_argument("-f", "--follow", action="store_true")
-    logs.set_defaults(func=cmd_logs)
+    for name in ("up", "supervise"):
+        parsers[name].add_argument("phase", choices=sorted(PHASES))
+    parsers["supervise"].add_argument("--notify-fd", type=int, default=None)
     return top
 
 

@@ -18,7 +18,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,9 +72,6 @@ def project(phase: str) -> str:
 
 def phase_of(project_name: str) -> str | None:
     return next((phase for phase in PHASES if project(phase) == project_name), None)
-
-
-# --- parsers: the output of `docker compose ls|ps --format json` ---------------------------
 
 
 def parse_ls(text: str) -> list[str]:
@@ -176,9 +173,6 @@ def run_state(
     )
 
 
-# --- commands: these need an engine ----------------------------------------------------------
-
-
 def compose_command(phase: str | None, *args: str) -> list[str]:
     files = ["-f", str(compose_file(phase))] if phase else []
     return ["docker", "compose", *files, *args]
@@ -257,18 +251,36 @@ def cmd_down(args: argparse.Namespace) -> int:
     return code
 
 
+Command = Callable[[argparse.Namespace], int]
+
+
+def add_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], **commands: tuple[str, Command]
+) -> dict[str, argparse.ArgumentParser]:
+    """Subcommands (name=(help, handler)), in the order given. Both runtimes' CLIs build theirs
+    here, so `logs` takes the same flags in both and `lab logs` can hand them on to Docker."""
+    parsers = {}
+    for name, (text, func) in commands.items():
+        parsers[name] = sub.add_parser(name, help=text)
+        parsers[name].set_defaults(func=func)
+        if name == "logs":
+            parsers[name].add_argument("service", nargs="?")
+            parsers[name].add_argument("-n", "--lines", type=int, default=20)
+            parsers[name].add_argument("-f", "--follow", action="store_true")
+    return parsers
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m lab.docker", description=__doc__)
-    sub = top.add_subparsers(dest="command", required=True)
-    sub.add_parser("status", help="the running phase's containers").set_defaults(func=cmd_status)
-    logs = sub.add_parser("logs", help="the last lines of each container's log")
-    logs.add_argument("service", nargs="?")
-    logs.add_argument("-n", "--lines", type=int, default=20)
-    logs.add_argument("-f", "--follow", action="store_true")
-    logs.set_defaults(func=cmd_logs)
-    down = sub.add_parser("down", help="docker compose down for every phase")
-    down.add_argument("--volumes", action="store_true", help="also delete the data (clean)")
-    down.set_defaults(func=cmd_down)
+    parsers = add_commands(
+        top.add_subparsers(dest="command", required=True),
+        status=("the running phase's containers", cmd_status),
+        logs=("the last lines of each container's log", cmd_logs),
+        down=("docker compose down for every phase", cmd_down),
+    )
+    parsers["down"].add_argument(
+        "--volumes", action="store_true", help="also delete the data (clean)"
+    )
     return top
 
 

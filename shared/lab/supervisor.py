@@ -9,10 +9,8 @@ on SIGTERM stop everything in reverse order so no process is left behind.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -102,7 +100,6 @@ class Supervisor:
         self._stop = threading.Event()
         self._metrics_server: WSGIServer | None = None
 
-    # --- start ---------------------------------------------------------------------------
     def start_all(self) -> None:
         specs = build_specs(self.ctx)
         if self.weight is not None and not self.cgroups_unavailable:
@@ -180,7 +177,6 @@ class Supervisor:
         entry.process = process
         entry.exit_code = None
 
-    # --- run -----------------------------------------------------------------------------
     def watch(self, state_file: Path) -> None:
         """Restart what exits (if its policy says so) until asked to stop."""
         while not self._stop.wait(0.5):
@@ -239,7 +235,6 @@ class Supervisor:
                 with contextlib.suppress(OSError):
                     path.parent.rmdir()  # the shared signup-lab folder, once the last run ends
 
-    # --- report --------------------------------------------------------------------------
     def state(self) -> RunState:
         return RunState(
             phase=self.ctx.phase,
@@ -285,38 +280,3 @@ def _tail(logfile: Path, lines: int = 3) -> str:
         return f"see {logfile}"
     last = " | ".join(line.strip() for line in text[-lines:] if line.strip())
     return f"{last} (log: {logfile})" if last else f"see {logfile}"
-
-
-def supervise(ctx: RunContext, state_file: Path, notify_fd: int | None) -> int:
-    """Entry point of the detached supervisor process."""
-    run_id = f"{ctx.phase}-{os.getpid()}"
-    supervisor = Supervisor(ctx, run_id)
-
-    def on_signal(signum: int, frame: object) -> None:
-        supervisor.request_stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        supervisor.start_all()
-    except Exception as exc:
-        log.error("start failed: %s", exc)
-        _notify(notify_fd, {"ok": False, "error": str(exc)})
-        supervisor.stop_all()
-        return 1
-    running = supervisor.state()
-    state.write(state_file, running)
-    _notify(notify_fd, {"ok": True, "state": running.as_dict()})
-    try:
-        supervisor.watch(state_file)
-    finally:
-        supervisor.stop_all()
-        state_file.unlink(missing_ok=True)
-    return 0
-
-
-def _notify(fd: int | None, message: dict[str, object]) -> None:
-    if fd is None:
-        return
-    with os.fdopen(fd, "w") as pipe:
-        pipe.write(json.dumps(message) + "\n")
