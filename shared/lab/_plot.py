@@ -2,9 +2,10 @@
 
 Each Grafana panel type the dashboards use gets its closest picture: timeseries as lines
 (stacked where the panel stacks), stat as big numbers on their threshold colour, gauge as a
-half dial, bargauge as horizontal bars, piechart as a pie. Units, thresholds, fixed colours
-(field overrides) and legends come from the panel's JSON, so the PNG reads like the panel.
-Written by hand: no library renders Grafana panel JSON without Grafana.
+half dial, bargauge as horizontal bars, piechart as a pie (those four, which show each series'
+latest value, are in _plot_values). Units, thresholds, fixed colours (field overrides) and
+legends come from the panel's JSON, so the PNG reads like the panel. Written by hand: no
+library renders Grafana panel JSON without Grafana.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Wedge
 from matplotlib.ticker import FuncFormatter
 
+from lab._plot_values import bars, gauge, no_data, pie, stat
 from lab._promapi import Series
-from lab._units import colour, fmt, threshold_colour
+from lab._units import colour, fmt
 from lab.dashboards import Panel, legend
 
 # Grafana's classic palette, for series without a fixed colour.
@@ -96,11 +97,6 @@ def _top(fig: Figure) -> float:
     return float(1 - 0.75 / fig.get_size_inches()[1])
 
 
-def _no_data(ax: Axes, text: str = "No data") -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=14, color="#999999")
-    ax.set_axis_off()
-
-
 def _times(values: Sequence[float]) -> list[float]:
     """Unix seconds as matplotlib date numbers (days since its 1970 epoch)."""
     return [t / 86400.0 for t in values]
@@ -128,8 +124,7 @@ def faint(data: list[Line]) -> list[Line]:
 def _timeseries(
     fig: Figure, ax: Axes, panel: Panel, data: list[Line], window: tuple[float, float]
 ) -> None:
-    defaults = panel.raw.get("fieldConfig", {}).get("defaults", {})
-    custom = defaults.get("custom", {})
+    custom = panel.defaults.get("custom", {})
     per_service = bool(panel.queries) and all("container_" in q.expr for q in panel.queries)
     left_out = faint(data) if per_service else []
     if left_out:
@@ -152,7 +147,7 @@ def _timeseries(
             axis.set_ylim(0, max(real) * 1.1 if max(real) > 0 else 1.0)
     # After the axis limits: a threshold far above the data is not drawn (nor squashes it).
     if custom.get("thresholdsStyle", {}).get("mode", "off") != "off":
-        for step in defaults.get("thresholds", {}).get("steps", [])[1:]:
+        for step in panel.steps[1:]:
             ax.axhline(step["value"], color=colour(step["color"]), ls="--", lw=1, alpha=0.8)
     ax.yaxis.set_major_formatter(_formatter(panel.unit))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S", tz=UTC))  # type: ignore[no-untyped-call]
@@ -204,137 +199,6 @@ def _draw_lines(
     return right, drawn
 
 
-def _stat(fig: Figure, ax: Axes, panel: Panel, data: list[Line]) -> None:
-    defaults = panel.raw.get("fieldConfig", {}).get("defaults", {})
-    steps = defaults.get("thresholds", {}).get("steps", [])
-    background = panel.raw.get("options", {}).get("colorMode") == "background"
-    ax.set_axis_off()
-    width = 1 / len(data)
-    for i, line in enumerate(data):
-        value = line.last()
-        hue = threshold_colour(value, steps)
-        box = fig.add_axes((0.02 + i * width * 0.96, 0.05, width * 0.96 - 0.01, _top(fig) - 0.07))
-        box.set_facecolor(hue if background else "white")
-        box.set_xticks([])
-        box.set_yticks([])
-        real = [(t, v) for t, v in zip(line.times, line.values, strict=True) if not math.isnan(v)]
-        if len(real) > 1:
-            spark = box.twinx()
-            ys = [v for _, v in real]
-            spark.fill_between(
-                [t for t, _ in real], ys, color="white" if background else hue, alpha=0.25
-            )
-            # The sparkline takes the lower part of the box, under the number, as in Grafana.
-            low, high = min(0.0, *ys), max(ys)
-            spark.set_ylim(low, high + 2 * (high - low or 1))
-            spark.set_axis_off()
-        text = fmt(value, panel.unit, defaults.get("decimals"))
-        box.text(
-            0.5,
-            0.55,
-            text,
-            ha="center",
-            va="center",
-            fontsize=26,
-            fontweight="bold",
-            color="white" if background else hue,
-            transform=box.transAxes,
-            zorder=5,
-        )
-        box.text(
-            0.5,
-            0.15,
-            line.name,
-            ha="center",
-            va="center",
-            fontsize=10,
-            color="white" if background else "#333333",
-            transform=box.transAxes,
-            zorder=5,
-        )
-
-
-def _gauge(ax: Axes, panel: Panel, data: list[Line]) -> None:
-    defaults = panel.raw.get("fieldConfig", {}).get("defaults", {})
-    low, high = float(defaults.get("min", 0)), float(defaults.get("max", 100))
-    steps = defaults.get("thresholds", {}).get("steps", [])
-    ax.set_axis_off()
-    ax.set_aspect("equal")
-    n = len(data)
-    for i, line in enumerate(data):
-        cx = (i - (n - 1) / 2) * 2.4
-        edges = [low] + [s["value"] for s in steps[1:]] + [high]
-        for j in range(len(edges) - 1):
-            a, b = (180 - 180 * (e - low) / (high - low) for e in (edges[j], edges[j + 1]))
-            ax.add_patch(Wedge((cx, 0), 1.08, b, a, width=0.06, color=colour(steps[j]["color"])))
-        value = line.last()
-        share = 0.0 if math.isnan(value) else min(max((value - low) / (high - low), 0), 1)
-        ax.add_patch(
-            Wedge(
-                (cx, 0),
-                1.0,
-                180 - 180 * share,
-                180,
-                width=0.25,
-                color=threshold_colour(value, steps),
-            )
-        )
-        ax.add_patch(Wedge((cx, 0), 1.0, 0, 180 - 180 * share, width=0.25, color="#EEEEEE"))
-        ax.text(
-            cx,
-            0.2,
-            fmt(value, panel.unit, defaults.get("decimals")),
-            ha="center",
-            fontsize=20,
-            fontweight="bold",
-        )
-        ax.text(cx, -0.25, line.name, ha="center", fontsize=10)
-    ax.set_xlim(-1.2 - (n - 1) * 1.2, 1.2 + (n - 1) * 1.2)
-    ax.set_ylim(-0.4, 1.15)
-
-
-def _bars(ax: Axes, panel: Panel, data: list[Line]) -> None:
-    defaults = panel.raw.get("fieldConfig", {}).get("defaults", {})
-    steps = defaults.get("thresholds", {}).get("steps", [])
-    values = [0.0 if math.isnan(line.last()) else line.last() for line in data]
-    top = float(defaults.get("max", max([*values, 1])))
-    continuous = defaults.get("color", {}).get("mode", "").startswith("continuous")
-    hues = [
-        plt.get_cmap("YlOrRd")(0.25 + 0.75 * v / top) if continuous else threshold_colour(v, steps)
-        for v in values
-    ]
-    names = [line.name for line in data]
-    ax.barh(names, [top] * len(values), color="#EEEEEE")
-    ax.barh(names, values, color=hues)
-    for y, v in enumerate(values):
-        ax.text(
-            top, y, f"  {fmt(v, panel.unit, defaults.get('decimals'))}", va="center", fontsize=10
-        )
-    ax.set_xlim(0, top * 1.25)
-    ax.invert_yaxis()
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: fmt(v, panel.unit)))
-    ax.spines[["top", "right"]].set_visible(False)
-
-
-def _pie(ax: Axes, panel: Panel, data: list[Line]) -> None:
-    slices = [(line, line.last()) for line in data if line.last() > 0]
-    if not slices:
-        _no_data(ax, "No errors in this range")
-        return
-    total = sum(v for _, v in slices)
-    ax.pie(
-        [v for _, v in slices],
-        colors=[line.colour for line, _ in slices],
-        startangle=90,
-        wedgeprops={"linewidth": 1, "edgecolor": "white"},
-    )
-    labels = [
-        f"{line.name}: {fmt(v, panel.unit, 0)} ({100 * v / total:.1f}%)" for line, v in slices
-    ]
-    ax.legend(labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, frameon=False)
-    ax.set_aspect("equal")
-
-
 def draw(
     panel: Panel, data: list[Line], window: tuple[float, float], path: Path, subtitle: str
 ) -> None:
@@ -350,15 +214,15 @@ def draw(
     fig, ax = _figure(sizes.get(panel.type, (11.0, 4.6)), panel.title, subtitle)
     try:
         if not data or not any(not math.isnan(v) for line in data for v in line.values):
-            _no_data(ax)
+            no_data(ax)
         elif panel.type == "stat":
-            _stat(fig, ax, panel, data)
+            stat(fig, ax, panel, data, _top(fig))
         elif panel.type == "gauge":
-            _gauge(ax, panel, data)
+            gauge(ax, panel, data)
         elif panel.type == "bargauge":
-            _bars(ax, panel, data)
+            bars(ax, panel, data)
         elif panel.type == "piechart":
-            _pie(ax, panel, data)
+            pie(ax, panel, data)
         else:
             _timeseries(fig, ax, panel, data, window)
         if panel.type == "timeseries":

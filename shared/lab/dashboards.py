@@ -48,8 +48,20 @@ class Panel:
         return f"{self.dashboard}/{self.title}"
 
     @property
+    def defaults(self) -> Mapping[str, Any]:
+        """The field defaults every series of the panel gets: unit, thresholds, min/max."""
+        found: Mapping[str, Any] = self.raw.get("fieldConfig", {}).get("defaults", {})
+        return found
+
+    @property
     def unit(self) -> str:
-        return str(self.raw.get("fieldConfig", {}).get("defaults", {}).get("unit", "short"))
+        return str(self.defaults.get("unit", "short"))
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        """The threshold steps, the base (its value null) first."""
+        found: list[dict[str, Any]] = self.defaults.get("thresholds", {}).get("steps", [])
+        return found
 
 
 @dataclass(frozen=True)
