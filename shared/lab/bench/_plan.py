@@ -23,9 +23,11 @@ ERROR_RATE = float(_SLO["errorRate"])
 DROPPED_SHARE = float(_SLO["droppedShare"])
 
 
-@dataclass(frozen=True)
+# Keyword-only, so the fields keep their order (the JSON's) and each plan names only what it
+# sets: the whole-machine part's PostgreSQL and drain durations are 0 in the scale model's.
+@dataclass(frozen=True, kw_only=True)
 class Plan:
-    quick: bool
+    quick: bool = False
     step_seconds: int  # each search step: one constant arrival rate
     confirm_seconds: int  # each run at the rate found
     runs: int  # runs at the rate found; medians are reported
@@ -33,12 +35,12 @@ class Plan:
     factor: float  # next rate after a step that held
     max_search_steps: int
     precision: float  # bisect until the failing rate is within this factor of the holding one
-    max_rate: int
-    pgbench_seconds: int
-    pgbench_clients: int
-    copy_seconds: float
-    copy_batch: int
-    drain_seconds: int  # phase 3: load offered while the writer is paused
+    max_rate: int = 40_000
+    pgbench_seconds: int = 0
+    pgbench_clients: int = 0
+    copy_seconds: float = 0
+    copy_batch: int = 0
+    drain_seconds: int = 0  # phase 3: load offered while the writers are stopped
     settle_timeout: float  # waiting for a backlog to drain between steps
     warm_up: bool = True  # a first step at half the first rate, not counted
     confirm_attempts: int = 2  # rates confirmed before giving up (each a step lower)
@@ -53,7 +55,6 @@ BURST_FACTOR = 1.5
 
 # The whole machine, every service under the compose file's own limits.
 FULL = Plan(
-    quick=False,
     step_seconds=10,
     confirm_seconds=15,
     runs=3,
@@ -61,7 +62,6 @@ FULL = Plan(
     factor=2.0,
     max_search_steps=7,
     precision=1.1,
-    max_rate=40_000,
     pgbench_seconds=10,
     pgbench_clients=10,
     copy_seconds=5,
@@ -73,7 +73,6 @@ FULL = Plan(
 # The scale model: each point starts its search near the rate predicted from the replica
 # count before it, so a few short steps find it; the walls are low, so steps are cheap.
 SCALE = Plan(
-    quick=False,
     step_seconds=10,
     confirm_seconds=15,
     runs=3,
@@ -81,12 +80,6 @@ SCALE = Plan(
     factor=1.4,
     max_search_steps=6,
     precision=1.08,
-    max_rate=40_000,
-    pgbench_seconds=0,
-    pgbench_clients=0,
-    copy_seconds=0,
-    copy_batch=0,
-    drain_seconds=0,
     settle_timeout=120,
     confirm_attempts=3,
     confirm_step=0.93,
@@ -106,7 +99,6 @@ QUICK = Plan(
     factor=2.5,
     max_search_steps=3,
     precision=3.0,
-    max_rate=40_000,
     pgbench_seconds=3,
     pgbench_clients=4,
     copy_seconds=2,
@@ -125,12 +117,6 @@ SCALE_QUICK = Plan(
     factor=2.0,
     max_search_steps=2,
     precision=3.0,
-    max_rate=40_000,
-    pgbench_seconds=0,
-    pgbench_clients=0,
-    copy_seconds=0,
-    copy_batch=0,
-    drain_seconds=0,
     settle_timeout=60,
     max_replicas=2,
     burst_seconds=4,
