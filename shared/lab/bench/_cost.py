@@ -18,14 +18,11 @@ signup dearer shows here as a larger `above bare` in the next bench.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from lab.bench import _probe
-from lab.bench._progress import Progress
 from lab.bench._report import median
-from lab.bench._steps import K6Group
-from lab.bench._targets import HTTP_CEILING, PHASE_TARGETS, Target, started
+from lab.bench._targets import HTTP_CEILING, PHASE_TARGETS, Bench, Target, started
 
 # The 1M target's rate: 1,000,000 signups in 10 minutes.
 RATE = 1_667
@@ -51,18 +48,16 @@ TARGETS: dict[str, Target] = {
 }
 
 
-def _run(
-    target: Target, plan: CostPlan, progress: Progress, work: Path, k6: K6Group
-) -> dict[str, Any]:
+def _run(target: Target, plan: CostPlan, bench: Bench) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
-    with started(target, work, k6, settle_timeout=120, prefix="cost") as on:
+    with started(target, bench, settle_timeout=120, prefix="cost") as on:
         if plan.warm_seconds:
             on.settle.after(on.runner.run(plan.rate, plan.warm_seconds))
         for i in range(plan.runs):
-            progress.step(f"{target.name}: run {i + 1}/{plan.runs}, {plan.rate}/s")
-            before = _probe.cpu_by_service(on.containers)
+            bench.progress.step(f"{target.name}: run {i + 1}/{plan.runs}, {plan.rate}/s")
+            before = _probe.cpu_by_service(on.sampler.containers_url)
             step = on.settle.after(on.runner.run(plan.rate, plan.seconds))
-            after = _probe.cpu_by_service(on.containers)
+            after = _probe.cpu_by_service(on.sampler.containers_url)
             done = max(step.acknowledged, 1)
             ms = {s: round((after[s] - before.get(s, 0.0)) / done * 1000, 4) for s in after}
             ms["k6"] = round(step.k6_cpu_seconds / max(step.sent, 1) * 1000, 4)
@@ -75,7 +70,7 @@ def _run(
                 }
             )
             shown = ", ".join(f"{s} {v:.3f}" for s, v in sorted(ms.items()) if v >= 0.001)
-            progress.result(f"CPU ms per signup: {shown}")
+            bench.progress.result(f"CPU ms per signup: {shown}")
         rows = on.settle.check()
     parts = sorted({p for r in runs for p in r["ms_per_signup"]})
     return {
@@ -86,8 +81,8 @@ def _run(
     }
 
 
-def collect(plan: CostPlan, progress: Progress, work: Path, k6: K6Group) -> dict[str, Any]:
-    progress.section(
+def collect(plan: CostPlan, bench: Bench) -> dict[str, Any]:
+    bench.progress.section(
         "CPU per signup",
         f"bare HTTP, phase 1 and phase 3 at one rate ({plan.rate}/s, {plan.runs} x "
         f"{plan.seconds}s each), CPU ms per signup by service",
@@ -95,8 +90,8 @@ def collect(plan: CostPlan, progress: Progress, work: Path, k6: K6Group) -> dict
     result: dict[str, Any] = {"rate": plan.rate, "seconds": plan.seconds, "runs": plan.runs}
     targets: dict[str, Any] = {}
     for name, target in TARGETS.items():
-        progress.step(f"starting {name} natively under its compose limits")
-        targets[name] = _run(target, plan, progress, work, k6)
+        bench.progress.step(f"starting {name} natively under its compose limits")
+        targets[name] = _run(target, plan, bench)
     result["targets"] = targets
     result["goals"] = goals(targets)
     return result

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import re
 import secrets
-import statistics
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from lab.bench._plan import Plan
+from lab.bench._report import median
+from lab.bench._steps import Runner
+from lab.bench._targets import Bench, Inside, Measurement
 from lab.postgres import bindir
+from lab.stack import Stack
+from lab.topology import load
 
 # One signup per transaction, with the app's RETURNING. txid_current() is unique per
 # transaction, so every email is new (a repeat would be a unique violation, not an insert).
@@ -99,5 +105,44 @@ def _copy_loop(url: str, tag: str, batch: int, seconds: float, *, into_users: bo
     return rows / elapsed
 
 
-def median(values: list[float]) -> float:
-    return float(statistics.median(values)) if values else 0.0
+def ceilings(plan: Plan, bench: Bench, phase: str) -> Inside:
+    """What `measure` runs on `phase`'s stack once the phase is measured: its database, under
+    its compose limits, is the one measured."""
+
+    def inside(stack: Stack, _runner: Runner, _m: Measurement) -> dict[str, Any]:
+        url, progress = stack.database_url(), bench.progress
+        inserts, staging, through = [], [], []
+        for i in range(plan.runs):
+            progress.step(
+                f"PostgreSQL ceiling {i + 1}/{plan.runs}: pgbench single-row inserts into users, "
+                f"{plan.pgbench_clients} clients for {plan.pgbench_seconds}s"
+            )
+            inserts.append(
+                pgbench(url, bench.work, clients=plan.pgbench_clients, seconds=plan.pgbench_seconds)
+            )
+            progress.result(f"{inserts[-1]:,.0f} inserts/s")
+            progress.step(
+                f"PostgreSQL ceiling {i + 1}/{plan.runs}: COPY batches of {plan.copy_batch} "
+                f"into a staging table, then through it into users ({plan.copy_seconds:g}s each)"
+            )
+            a, b = copy_rates(url, batch=plan.copy_batch, seconds=plan.copy_seconds)
+            staging.append(a)
+            through.append(b)
+            progress.result(f"{a:,.0f} rows/s into staging, {b:,.0f} rows/s into users")
+        db = load(phase).services["db"]
+        return {
+            "postgres": {
+                "insert_rows_per_s": median(inserts),
+                "insert_runs": inserts,
+                "clients": plan.pgbench_clients,
+                "copy_staging_rows_per_s": median(staging),
+                "copy_into_users_rows_per_s": median(through),
+                "copy_runs": {"staging": staging, "into_users": through},
+                "batch": plan.copy_batch,
+                "db_cpus": db.cpus,
+                "db_memory_bytes": db.memory,
+                "measured_on": f"{phase}'s database, under its compose limits",
+            }
+        }
+
+    return inside

@@ -20,10 +20,9 @@ from typing import Any
 
 from lab.bench import _burst, _plan
 from lab.bench._plan import Plan
-from lab.bench._progress import Progress
 from lab.bench._settle import Settler
-from lab.bench._steps import K6Group, Runner, StepFailed
-from lab.bench._targets import Measurement, Target, measure
+from lab.bench._steps import Runner, StepFailed
+from lab.bench._targets import Bench, Measurement, Target, measure
 from lab.stack import Stack
 from lab.supervisor import StartError
 from lab.topology import REPO
@@ -69,9 +68,7 @@ class Sweep:
 def sweep(
     phase: str,
     plan: Plan,
-    progress: Progress,
-    work: Path,
-    k6: K6Group,
+    bench: Bench,
     quotas: dict[str, str],
     *,
     burst_rate: Callable[[int], int] | None = None,
@@ -79,7 +76,7 @@ def sweep(
 ) -> Sweep:
     """Add app replicas one at a time while each adds at least `plan.gain`. `burst_rate`
     (from the best rate so far) asks for a burst at the last replica count."""
-    result = Sweep(phase, [])
+    result, progress = Sweep(phase, []), bench.progress
     top = 1 if phase == "phase1" else plan.max_replicas
     for replicas in range(1, top + 1):
         best_before = result.best
@@ -103,9 +100,7 @@ def sweep(
             return {"burst": _burst.burst(stack, runner, settle, plan, progress, rate)}
 
         progress.note(f"-- {phase} with {replicas} app replica{'s' if replicas > 1 else ''}")
-        m = measure(
-            target(phase, replicas, quotas), plan, progress, work, k6, start=start, inside=inside
-        )
+        m = measure(target(phase, replicas, quotas), plan, bench, start=start, inside=inside)
         point = point_result(replicas, m)
         result.points.append(point)
         wall = point["limited_by"] or "nothing at its quota"
@@ -166,9 +161,9 @@ def point_result(replicas: int, m: Measurement) -> dict[str, Any]:
     }
 
 
-def collect(plan: Plan, progress: Progress, work: Path, k6: K6Group) -> dict[str, Any]:
+def collect(plan: Plan, bench: Bench) -> dict[str, Any]:
     """`scale_model` of the results: the quotas, every phase's points, the two bursts."""
-    quotas = profile()
+    quotas, progress = profile(), bench.progress
     progress.section(
         "scale model",
         "every service under a small CPU quota ("
@@ -179,7 +174,7 @@ def collect(plan: Plan, progress: Progress, work: Path, k6: K6Group) -> dict[str
 
     def run(phase: str, **kwargs: Any) -> Sweep:
         try:
-            return sweep(phase, plan, progress, work, k6, quotas, **kwargs)
+            return sweep(phase, plan, bench, quotas, **kwargs)
         except (StartError, StepFailed, TimeoutError, OSError) as exc:
             # One broken phase must not lose the others' numbers; the bench exits 1.
             progress.warn(f"scale model, {phase} failed: {exc}")

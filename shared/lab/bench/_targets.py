@@ -126,6 +126,16 @@ class Measurement:
 Inside = Callable[[Stack, Runner, Measurement], dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class Bench:
+    """What every part of one run shares: its progress lines, its temporary folder (every
+    target's run folder and k6's summaries go below it) and k6's cgroup."""
+
+    progress: Progress
+    work: Path
+    k6: K6Group
+
+
 @dataclass
 class Started:
     """A target running natively, with what measures it: every step goes through `runner`,
@@ -136,18 +146,14 @@ class Started:
     runner: Runner
     settle: Settler
 
-    @property
-    def containers(self) -> str:
-        return f"http://127.0.0.1:{self.stack.ctx.ports.containers}"
-
 
 @contextlib.contextmanager
 def started(
-    target: Target, work: Path, k6: K6Group, *, settle_timeout: float, prefix: str = "bench"
+    target: Target, bench: Bench, *, settle_timeout: float, prefix: str = "bench"
 ) -> Iterator[Started]:
     _, _, skip = resources(target)
     # The folder's name names the run's cgroups: unique, so a test's stack never shares them.
-    folder = work / f"{prefix}-{target.name}-{os.getpid()}"
+    folder = bench.work / f"{prefix}-{target.name}-{os.getpid()}"
     with (
         running(
             target.phase,
@@ -160,7 +166,8 @@ def started(
         ) as stack,
         Sampler(f"http://127.0.0.1:{stack.ctx.ports.containers}") as sampler,
     ):
-        runner = Runner(stack.url, target.expects, work / "k6", sampler, target.name, k6)
+        work = bench.work / "k6"
+        runner = Runner(stack.url, target.expects, work, sampler, target.name, bench.k6)
         settle = Settler(stack, has_db="db" not in target.leave_out, timeout=settle_timeout)
         yield Started(stack, sampler, runner, settle)
 
@@ -168,33 +175,30 @@ def started(
 def measure(
     target: Target,
     plan: Plan,
-    progress: Progress,
-    work: Path,
-    k6: K6Group,
+    bench: Bench,
     *,
     start: int | None = None,
     inside: Inside | None = None,
 ) -> Measurement:
     """Run the search (from `start`, else the plan's first rate) and the confirming runs;
     `inside` measures more on the same stack."""
-    result = Measurement()
+    result, progress = Measurement(), bench.progress
     progress.step(f"starting {target.name} natively under its compose limits")
-    with started(target, work, k6, settle_timeout=plan.settle_timeout) as on:
-        runner, settle, stack = on.runner, on.settle, on.stack
+    with started(target, bench, settle_timeout=plan.settle_timeout) as on:
         if plan.warm_up:
             warm = max(10, (start or plan.start_rate) // 2)
             progress.step(f"warming up at {warm}/s for {plan.step_seconds}s (not counted)")
-            settle.after(runner.run(warm, plan.step_seconds))
-        _search(plan, progress, runner, settle, result, start)
-        _confirm(plan, progress, runner, settle, result, stack)
+            on.settle.after(on.runner.run(warm, plan.step_seconds))
+        _search(plan, progress, on, result, start)
+        _confirm(plan, progress, on, result)
         if target.name == "phase3" and result.sustained_rate:
             result.extras.update(
-                _queue.drain(stack, runner, settle, plan, progress, result.sustained_rate)
+                _queue.drain(on.stack, on.runner, on.settle, plan, progress, result.sustained_rate)
             )
         # Before `inside` adds rows of its own (the PostgreSQL ceilings).
-        result.extras["rows_check"] = settle.check()
+        result.extras["rows_check"] = on.settle.check()
         if inside is not None:
-            result.extras.update(inside(stack, runner, result))
+            result.extras.update(inside(on.stack, on.runner, result))
     result.timeline = [
         {
             "t": s.t,
@@ -208,14 +212,7 @@ def measure(
     return result
 
 
-def _search(
-    plan: Plan,
-    progress: Progress,
-    runner: Runner,
-    settle: Settler,
-    m: Measurement,
-    start: int | None,
-) -> None:
+def _search(plan: Plan, progress: Progress, on: Started, m: Measurement, start: int | None) -> None:
     held: list[int] = []
     broke: list[int] = []
     while (rate := next_rate(plan, held, broke, start)) is not None:
@@ -224,22 +221,15 @@ def _search(
             f"(does p95 < {_plan.P95_MS:.0f} ms, errors < {_plan.ERROR_RATE:.1%}, "
             f"dropped < {_plan.DROPPED_SHARE:.0%} hold?)"
         )
-        step = settle.after(runner.run(rate, plan.step_seconds))
+        step = on.settle.after(on.runner.run(rate, plan.step_seconds))
         progress.result(step.describe())
         m.steps.append(step)
         (held if step.held else broke).append(rate)
     m.sustained_rate = max(held, default=0)
 
 
-def _confirm(
-    plan: Plan,
-    progress: Progress,
-    runner: Runner,
-    settle: Settler,
-    m: Measurement,
-    stack: Stack,
-) -> None:
-    containers = f"http://127.0.0.1:{stack.ctx.ports.containers}"
+def _confirm(plan: Plan, progress: Progress, on: Started, m: Measurement) -> None:
+    containers = on.sampler.containers_url
     rate = m.sustained_rate
     # The rate found sits within the search's precision of one that broke: on the edge. If
     # most runs there break, step down, at most `confirm_attempts` times in all.
@@ -247,21 +237,23 @@ def _confirm(
         if rate < 10:
             break
         runs, cpu = [], []
-        accepted = _queue.accept_histogram(stack)
+        accepted = _queue.accept_histogram(on.stack)
         for i in range(plan.runs):
             progress.step(
                 f"run {i + 1}/{plan.runs} at {rate}/s for {plan.confirm_seconds}s "
                 "(latency percentiles and CPU seconds per service at the rate found)"
             )
             before = _probe.cpu_by_service(containers)
-            # phase 3: the writer's work for these signups counts too
-            step = settle.after(runner.run(rate, plan.confirm_seconds))
+            # After the step's work is done: in phase 3 the writer's rows for it count too.
+            step = on.settle.after(on.runner.run(rate, plan.confirm_seconds))
             after = _probe.cpu_by_service(containers)
             progress.result(step.describe())
             runs.append(step)
             cpu.append({s: after[s] - before.get(s, 0.0) for s in after})
         m.confirm, m.cpu = runs, cpu
-        m.extras["accept_to_row"] = _queue.accept_to_row(accepted, _queue.accept_histogram(stack))
+        m.extras["accept_to_row"] = _queue.accept_to_row(
+            accepted, _queue.accept_histogram(on.stack)
+        )
         m.sustained_rate = rate
         if sum(r.held for r in runs) * 2 > len(runs):
             m.confirmed = True

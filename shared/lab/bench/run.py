@@ -24,21 +24,19 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from lab import _cgroup, _k6
-from lab.bench import _cost, _cost_plot, _plan, _plots, _postgres, _report, _scale, _scale_plots
+from lab.bench import _cost, _cost_plot, _machine, _plan, _plots, _report, _scale, _scale_plots
 from lab.bench._plan import Plan
 from lab.bench._progress import Progress
-from lab.bench._steps import K6Group, Runner, StepFailed, k6_group
-from lab.bench._targets import HTTP_CEILING, PHASE_TARGETS, Target, measure, resources, unavailable
+from lab.bench._steps import StepFailed, k6_group
+from lab.bench._targets import PHASE_TARGETS, Bench
 from lab.postgres import bindir
-from lab.stack import Stack
 from lab.supervisor import StartError
-from lab.topology import REPO, load
+from lab.topology import REPO
 
 OUT = REPO / "docs" / "results"
 
@@ -80,80 +78,6 @@ def host_facts(plan: Plan) -> dict[str, Any]:
     }
 
 
-def postgres_ceilings(plan: Plan, progress: Progress, work: Path, phase: str) -> Any:
-    def inside(stack: Stack, runner: Runner, _m: object) -> dict[str, Any]:
-        url = stack.database_url()
-        inserts, staging, through = [], [], []
-        for i in range(plan.runs):
-            progress.step(
-                f"PostgreSQL ceiling {i + 1}/{plan.runs}: pgbench single-row inserts into users, "
-                f"{plan.pgbench_clients} clients for {plan.pgbench_seconds}s"
-            )
-            inserts.append(
-                _postgres.pgbench(
-                    url, work, clients=plan.pgbench_clients, seconds=plan.pgbench_seconds
-                )
-            )
-            progress.result(f"{inserts[-1]:,.0f} inserts/s")
-            progress.step(
-                f"PostgreSQL ceiling {i + 1}/{plan.runs}: COPY batches of {plan.copy_batch} "
-                f"into a staging table, then through it into users ({plan.copy_seconds:g}s each)"
-            )
-            a, b = _postgres.copy_rates(url, batch=plan.copy_batch, seconds=plan.copy_seconds)
-            staging.append(a)
-            through.append(b)
-            progress.result(f"{a:,.0f} rows/s into staging, {b:,.0f} rows/s into users")
-        db = load(phase).services["db"]
-        return {
-            "postgres": {
-                "insert_rows_per_s": _report.median(inserts),
-                "insert_runs": inserts,
-                "clients": plan.pgbench_clients,
-                "copy_staging_rows_per_s": _report.median(staging),
-                "copy_into_users_rows_per_s": _report.median(through),
-                "copy_runs": {"staging": staging, "into_users": through},
-                "batch": plan.copy_batch,
-                "db_cpus": db.cpus,
-                "db_memory_bytes": db.memory,
-                "measured_on": f"{phase}'s database, under its compose limits",
-            }
-        }
-
-    return inside
-
-
-def run_target(
-    target: Target,
-    plan: Plan,
-    progress: Progress,
-    work: Path,
-    k6: K6Group,
-    inside: Any = None,
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(the target's result, the PostgreSQL ceilings if measured inside it)."""
-    reason = unavailable(target)
-    if reason:
-        progress.note(f"skipping {target.name}: {reason}")
-        return {"title": target.title, "status": "skipped", "reason": reason}, None
-    services, budget, _ = resources(target)
-    try:
-        m = measure(target, plan, progress, work, k6, inside=inside)
-    except (StartError, StepFailed, TimeoutError, _postgres.PgbenchFailed) as exc:
-        progress.warn(f"{target.name} failed: {exc}")
-        return {"title": target.title, "status": "failed", "error": str(exc)}, None
-    except Exception as exc:  # one broken phase must not lose the others' numbers
-        progress.warn(f"{target.name} failed: {type(exc).__name__}: {exc}")
-        traceback.print_exc()
-        error = f"{type(exc).__name__}: {exc}"
-        return {"title": target.title, "status": "failed", "error": error}, None
-    result = _report.target_result(target, m, services, budget)
-    progress.result(
-        f"{target.name}: {m.sustained_rate:,}/s sustained on {budget:g} cores"
-        + ("" if m.confirmed else " (not confirmed by the repeated runs)")
-    )
-    return result, m.extras.get("postgres")
-
-
 def collect(
     plans: tuple[Plan, Plan], progress: Progress, work: Path, phases: list[str], parts: set[str]
 ) -> dict[str, Any]:
@@ -162,14 +86,15 @@ def collect(
     results["bench"]["part"] = "all" if len(parts) > 1 else next(iter(parts))
     results["bench"]["scale_plan"] = dataclasses.asdict(scale_plan)
     with k6_group() as k6:
+        bench = Bench(progress, work, k6)
         if "scale" in parts:
-            results["scale_model"] = _scale.collect(scale_plan, progress, work, k6)
+            results["scale_model"] = _scale.collect(scale_plan, bench)
         if "machine" in parts:
-            whole_machine(results, plan, progress, work, phases, k6)
+            results.update(_machine.collect(plan, bench, phases))
         if "cost" in parts:
             cost_plan = _cost.QUICK if plan.quick else _cost.FULL
             try:
-                results["cost"] = _cost.collect(cost_plan, progress, work, k6)
+                results["cost"] = _cost.collect(cost_plan, bench)
             except (StartError, StepFailed, TimeoutError) as exc:
                 # Last in a 45-minute run: the parts before it must still be written.
                 progress.warn(f"CPU per signup failed: {exc}")
@@ -177,38 +102,6 @@ def collect(
     results["bench"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     _report.add_ratios(results)
     return results
-
-
-def whole_machine(
-    results: dict[str, Any],
-    plan: Plan,
-    progress: Progress,
-    work: Path,
-    phases: list[str],
-    k6: K6Group,
-) -> None:
-    progress.section(
-        "whole machine: HTTP ceiling",
-        "phase 1's app with SIGNUP_STORE=none, under the compose file's own limits: what the "
-        "same workers and load generator reach when nothing is stored",
-    )
-    results["ceilings"]["http"], _ = run_target(HTTP_CEILING, plan, progress, work, k6)
-    pg_phase = "phase1" if "phase1" in phases else phases[0] if phases else None
-    for name in phases:
-        target = PHASE_TARGETS[name]
-        progress.section(
-            f"whole machine: {target.title}",
-            "highest arrival rate within the SLO, latency and CPU per signup at that rate"
-            + (
-                "; then PostgreSQL's own insert and COPY rates on its database"
-                if name == pg_phase
-                else ""
-            ),
-        )
-        inside = postgres_ceilings(plan, progress, work, name) if name == pg_phase else None
-        results["phases"][name], pg = run_target(target, plan, progress, work, k6, inside)
-        if pg:
-            results["ceilings"]["postgres"] = pg
 
 
 def write(results: dict[str, Any], out: Path) -> list[Path]:
