@@ -22,7 +22,7 @@ from pathlib import Path
 import jinja2
 
 from lab.components import monitoring, nginx, pgbouncer
-from lab.runtime import CONTAINER_PORTS
+from lab.runtime import CONTAINER_PORTS, render_template
 from lab.topology import PHASES, REPO
 from signup.config import Settings
 
@@ -52,13 +52,7 @@ class DockerRender:
     comment: str | None = "#"
 
     def text(self) -> str:
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(self.template.parent)),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            autoescape=False,  # noqa: S701 - config files, not HTML
-        )
-        body = env.get_template(self.template.name).render({**self.context, "runtime": "docker"})
+        body = render_template(self.template, **{**self.context, "runtime": "docker"})
         if self.comment is None:
             return body
         source = _relative(self.template)

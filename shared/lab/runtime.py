@@ -181,18 +181,29 @@ class RunContext:
         return self.rewrite(migrate.environment).get("SIGNUP_DATABASE_URL")
 
     def render(self, template: Path, dest: Path, **context: object) -> Path:
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(template.parent)),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            autoescape=False,  # noqa: S701 - config files, not HTML
-        )
-        text = env.get_template(template.name).render(
-            runtime="native", phase=self.phase, repo=str(REPO), run_dir=str(self.run_dir), **context
+        text = render_template(
+            template,
+            runtime="native",
+            phase=self.phase,
+            repo=str(REPO),
+            run_dir=str(self.run_dir),
+            **context,
         )
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(text)
         return dest
+
+
+def render_template(template: Path, **context: object) -> str:
+    """A config template, the same way in both runtimes (lab.render renders Docker's): a
+    variable the context lacks is an error, not an empty string in a config file."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template.parent)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - config files, not HTML
+    )
+    return env.get_template(template.name).render(**context)
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:

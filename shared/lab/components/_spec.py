@@ -1,13 +1,15 @@
 """What the native stand-ins have in common: a process spec that takes its limits and restart
-policy from the compose service, replicas on ports of their own, and exporters."""
+policy from the compose service, replicas on ports of their own, HTTP servers and exporters,
+and the config templates phase 2 and 3 share."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from lab.runtime import LOOPBACK, ProcSpec, RunContext, http_ok
-from lab.topology import Service
+from lab.topology import PHASES, Service
 
 
 def spec(
@@ -51,6 +53,30 @@ def replicas(
     return found
 
 
+def served(
+    ctx: RunContext,
+    service: Service,
+    port: int,
+    command: Callable[[str], list[str]],
+    *,
+    ready: str,
+    **more: Any,
+) -> ProcSpec:
+    """The service's one process, serving HTTP on loopback `port`: its only member, ready when
+    `ready` (a path) answers 200. `command` receives the listen address."""
+    address = f"{LOOPBACK}:{port}"
+    ctx.members[service.name] = [address]
+    return spec(
+        ctx,
+        service,
+        command=command(address),
+        check=lambda: http_ok(f"http://{address}{ready}"),
+        port=port,
+        url=f"http://{address}",
+        **more,
+    )
+
+
 def exporter(
     ctx: RunContext,
     service: Service,
@@ -58,7 +84,6 @@ def exporter(
     command: Callable[[str], list[str]],
     *,
     extra_env: Callable[[str], dict[str, str]] | None = None,
-    stop_signal: int = 15,
 ) -> list[ProcSpec]:
     """One exporter on loopback `port`, ready when it serves /metrics.
 
@@ -67,22 +92,18 @@ def exporter(
     and the environment is rewritten just before it starts instead.
     `command` and `extra_env` receive the exporter's own listen address.
     """
-    address = f"{LOOPBACK}:{port}"
-    ctx.members[service.name] = [address]
-    process = spec(
-        ctx,
-        service,
-        command=command(address),
-        check=lambda: http_ok(f"http://{address}/metrics"),
-        port=port,
-        url=f"http://{address}",
-        stop_signal=stop_signal,
-    )
+    process = served(ctx, service, port, command, ready="/metrics")
 
     def resolve() -> None:
         process.env.update(ctx.rewrite(service.environment))
         if extra_env is not None:
-            process.env.update(extra_env(address))
+            process.env.update(extra_env(f"{LOOPBACK}:{port}"))
 
     process.prepare = resolve
     return [process]
+
+
+def phase_template(phase: str, relative: str) -> Path:
+    """The phase's own copy of a config template if it has one (phase 3 may), else phase 2's."""
+    own = PHASES[phase] / relative
+    return own if own.exists() else PHASES["phase2"] / relative

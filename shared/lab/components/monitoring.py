@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 
-from lab.components._spec import exporter, spec
-from lab.runtime import LOOPBACK, ProcSpec, RunContext, executable, http_ok
+from lab.components._spec import exporter, served
+from lab.runtime import ProcSpec, RunContext, executable
 from lab.topology import REPO, Service
 
 MONITORING = REPO / "monitoring"
@@ -64,57 +64,40 @@ def native_context(ctx: RunContext, service: Service) -> dict[str, object]:
 def prometheus(ctx: RunContext, service: Service) -> list[ProcSpec]:
     folder = ctx.folder("prometheus")
     config = folder / "prometheus.yml"
-    address = f"{LOOPBACK}:{ctx.ports.prometheus}"
-    ctx.members[service.name] = [address]
-
     scrape_interval(service)  # a bad value fails before anything starts
 
     def render() -> None:
-        # Rendered at start, once every component has registered its members.
+        # At start, once every component has registered its members.
         ctx.render(TEMPLATE, config, **native_context(ctx, service))
 
-    return [
-        spec(
-            ctx,
-            service,
-            command=[
-                executable("prometheus", "prometheus"),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={folder / 'data'}",
-                f"--web.listen-address={address}",
-                "--web.enable-remote-write-receiver",  # k6 pushes its results here
-                "--web.enable-lifecycle",
-                "--storage.tsdb.retention.time=15d",
-            ],
-            check=lambda: http_ok(f"http://{address}/-/ready"),
-            port=ctx.ports.prometheus,
-            prepare=render,
-            url=f"http://{address}",
-        )
-    ]
+    def command(address: str) -> list[str]:
+        return [
+            executable("prometheus", "prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={folder / 'data'}",
+            f"--web.listen-address={address}",
+            "--web.enable-remote-write-receiver",  # k6 pushes its results here
+            "--web.enable-lifecycle",
+            "--storage.tsdb.retention.time=15d",
+        ]
+
+    return [served(ctx, service, ctx.ports.prometheus, command, ready="/-/ready", prepare=render)]
 
 
 def alertmanager(ctx: RunContext, service: Service) -> list[ProcSpec]:
     folder = ctx.folder("alertmanager")
-    address = f"{LOOPBACK}:{ctx.ports.alertmanager}"
-    ctx.members[service.name] = [address]
-    return [
-        spec(
-            ctx,
-            service,
-            command=[
-                executable("prometheus-alertmanager", "prometheus-alertmanager"),
-                f"--config.file={MONITORING / 'alertmanager' / 'alertmanager.yml'}",
-                f"--storage.path={folder}",
-                f"--web.listen-address={address}",
-                "--cluster.listen-address=",  # a single instance: no gossip port
-                "--log.level=debug",  # logs each alert received and flushed, as in compose
-            ],
-            check=lambda: http_ok(f"http://{address}/-/ready"),
-            port=ctx.ports.alertmanager,
-            url=f"http://{address}",
-        )
-    ]
+
+    def command(address: str) -> list[str]:
+        return [
+            executable("prometheus-alertmanager", "prometheus-alertmanager"),
+            f"--config.file={MONITORING / 'alertmanager' / 'alertmanager.yml'}",
+            f"--storage.path={folder}",
+            f"--web.listen-address={address}",
+            "--cluster.listen-address=",  # a single instance: no gossip port
+            "--log.level=debug",  # logs each alert received and flushed, as in compose
+        ]
+
+    return [served(ctx, service, ctx.ports.alertmanager, command, ready="/-/ready")]
 
 
 def postgres_exporter(ctx: RunContext, service: Service) -> list[ProcSpec]:

@@ -10,20 +10,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lab.components._spec import exporter, spec
+from lab.components._spec import exporter, phase_template, spec
 from lab.runtime import CONTAINER_PORTS, LOOPBACK, ProcSpec, RunContext, executable, http_ok
-from lab.topology import PHASES, Service
+from lab.topology import Service
 from signup.config import Settings
 
-PHASE2 = PHASES["phase2"]
 # Replies slower than this become nginx's 504; the app answers its own errors well before.
 READ_TIMEOUT = "10s"
 
 
 def template(phase: str) -> Path:
-    """The phase's own nginx template if it has one (phase 3 may), else phase 2's."""
-    own = PHASES[phase] / "nginx" / "nginx.conf.j2"
-    return own if own.exists() else PHASE2 / "nginx" / "nginx.conf.j2"
+    return phase_template(phase, "nginx/nginx.conf.j2")
 
 
 def max_body_bytes(app: Service | None) -> int:

@@ -16,18 +16,15 @@ from pathlib import Path
 
 import psycopg
 
-from lab.components._spec import exporter, spec
+from lab.components._spec import exporter, phase_template, spec
 from lab.runtime import CONTAINER_PORTS, LOOPBACK, ProcSpec, RunContext, executable
-from lab.topology import PHASES, Service
+from lab.topology import Service
 
-PHASE2 = PHASES["phase2"]
 DATABASE = "signup"
 
 
 def template(phase: str) -> Path:
-    """The phase's own PgBouncer template if it has one (phase 3 may), else phase 2's."""
-    own = PHASES[phase] / "pgbouncer" / "pgbouncer.ini.j2"
-    return own if own.exists() else PHASE2 / "pgbouncer" / "pgbouncer.ini.j2"
+    return phase_template(phase, "pgbouncer/pgbouncer.ini.j2")
 
 
 def credentials(service: Service) -> tuple[str, str]:
