@@ -17,8 +17,6 @@ if TYPE_CHECKING:
 
 
 class ContainerCollector(Collector):
-    """cAdvisor's series for native services, so one Capacity dashboard fits both runtimes."""
-
     LABELS = ("name", "container_label_com_docker_compose_service")
 
     def __init__(self, cfs_period: int, running: Callable[[], Iterable[Running]]) -> None:

@@ -202,7 +202,6 @@ def _draw_lines(
 def draw(
     panel: Panel, data: list[Line], window: tuple[float, float], path: Path, subtitle: str
 ) -> None:
-    """Write `panel` as a PNG at `path`."""
     sizes = {
         "stat": (6.0, 3.0),
         "gauge": (6.0, 3.6),

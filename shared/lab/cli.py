@@ -49,10 +49,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"{args.phase} is already running (supervisor pid {running.supervisor_pid})")
             print_services(running)
             return 0
-        print(
-            f"error: {running.phase} is running; `make down` first",
-            file=sys.stderr,
-        )
+        print(f"error: {running.phase} is running; `make down` first", file=sys.stderr)
         return 1
     try:
         load(args.phase)  # fail on a bad compose file or variable before forking anything

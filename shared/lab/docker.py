@@ -54,10 +54,7 @@ class Container:
 
     def published(self, target: int | None = None) -> Publisher | None:
         """The first host port this container publishes (for `target`, when given)."""
-        return next(
-            (p for p in self.publishers if target is None or p.target == target),
-            None,
-        )
+        return next((p for p in self.publishers if target is None or p.target == target), None)
 
 
 def compose_file(phase: str) -> Path:

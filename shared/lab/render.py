@@ -44,8 +44,6 @@ NGINX_STATUS_ALLOW = ("127.0.0.1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/1
 
 @dataclass(frozen=True)
 class DockerRender:
-    """One committed file rendered from a template for the Docker runtime."""
-
     template: Path
     output: Path
     context: Mapping[str, object] = field(default_factory=dict)

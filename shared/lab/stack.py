@@ -71,12 +71,12 @@ def running(
     weight: int | None = None,
 ) -> Iterator[Stack]:
     """Start `phase`; `variables` feed compose interpolation (REPLICAS=2, APP_CPUS=0.2) and
-    LAB_CPU_PERIOD_US, `environment`
-    overrides service variables ({"app": {"SIGNUP_POOL_MAX": "4"}}), `skip` leaves services
-    out (the monitoring stack, for tests that do not need it), `weight` reserves the run a
-    share of the machine under contention (cgroup cpu.weight). `watch` runs the supervisor's
-    watch loop in a thread, so the compose restart policies apply as under `make phaseN`
-    (leave it off to stop and start a service by hand without the loop restarting it)."""
+    LAB_CPU_PERIOD_US, `environment` overrides service variables ({"app": {"SIGNUP_POOL_MAX":
+    "4"}}), `skip` leaves services out (the monitoring stack, for tests that do not need it),
+    `weight` reserves the run a share of the machine under contention (cgroup cpu.weight).
+    `watch` runs the supervisor's watch loop in a thread, so the compose restart policies apply
+    as under `make phaseN` (leave it off to stop and start a service by hand without the loop
+    restarting it)."""
     env = {**os.environ, **(variables or {})}
     topology = load(phase, env)
     topology = with_environment(topology, environment or {})

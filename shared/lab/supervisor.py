@@ -3,7 +3,8 @@
 It does what Docker does for a compose file: start services in dependency order, each in its
 own cgroup with the compose limits, wait for each to be healthy, restart the ones whose
 restart policy says so, export per-service CPU and memory under cAdvisor's metric names, and
-on SIGTERM stop everything in reverse order so no process is left behind.
+when asked to stop (SIGTERM to `lab supervise`, lab.cli) stop everything in reverse order so
+no process is left behind. lab.stack runs the same Supervisor inside a test or the bench.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
@@ -84,7 +85,6 @@ class Running:
     restarts: int = 0
     exit_code: int | None = None
     next_restart: float = 0.0
-    psutil_cache: dict[int, psutil.Process] = field(default_factory=dict)
 
 
 class Supervisor:
@@ -199,13 +199,12 @@ class Supervisor:
                     entry.next_restart = time.monotonic() + restart_delay(entry.restarts)
                     changed = True
                 if entry.spec.restart and time.monotonic() >= entry.next_restart:
+                    entry.restarts += 1
                     try:
                         self._start(entry)
-                        entry.restarts += 1
                         log.info("%s restarted (%d)", entry.spec.name, entry.restarts)
                     except StartError as exc:
                         log.error("restart failed: %s", exc)
-                        entry.restarts += 1
                         entry.next_restart = time.monotonic() + restart_delay(entry.restarts)
                     changed = True
             if changed:
