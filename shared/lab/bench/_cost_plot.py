@@ -5,13 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on a server or in CI
-
 import matplotlib.pyplot as plt
 
 from lab.bench._cost import GOALS
+from lab.bench._figure import save, stacked
 
 # Below this a service did nothing measurable for a signup (PgBouncer in phase 3): no bar,
 # no legend entry.
@@ -36,12 +33,8 @@ def draw(results: dict[str, Any], out: Path, stem: str) -> dict[str, str]:
     fig, (served, k6) = plt.subplots(
         1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 1.3]}
     )
-    bottom = [0.0] * len(names)
-    for service in services:
-        values = [targets[n]["ms_per_signup"].get(service) or 0.0 for n in names]
-        values = [v if v >= VISIBLE_MS else 0.0 for v in values]
-        served.bar(names, values, bottom=bottom, label=service)
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    ms = {s: [targets[n]["ms_per_signup"].get(s) or 0.0 for n in names] for s in services}
+    bottom = stacked(served, names, {s: [v if v >= VISIBLE_MS else 0.0 for v in ms[s]] for s in ms})
     for x, total in enumerate(bottom):
         served.annotate(f"{total:.2f}", (x, total), ha="center", va="bottom", fontsize=9)
     bare = targets.get("bare", {}).get("ms_per_signup", {}).get("app")
@@ -57,8 +50,6 @@ def draw(results: dict[str, Any], out: Path, stem: str) -> dict[str, str]:
     k6.legend(fontsize=8, loc="lower right")
     k6.set_ylabel("CPU ms per request")
     k6.set_title("What k6 spends sending one")
-    fig.tight_layout()
     name = f"{stem}-cost.png"
-    fig.savefig(out / name, dpi=90)
-    plt.close(fig)
+    save(fig, out / name)
     return {"CPU per signup by service, and k6's per request": name}

@@ -5,13 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on a server or in CI
-
 import matplotlib.pyplot as plt
 
-from lab.bench import _plan
+from lab.bench import _figure, _plan
+from lab.bench._figure import save, stacked
 
 
 def _targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -51,9 +48,7 @@ def throughput(results: dict[str, Any], path: Path) -> None:
             right.legend(loc="upper left", fontsize=8)
     for ax in axes[-1]:
         ax.set_xlabel("seconds")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save(fig, path)
 
 
 def latency(results: dict[str, Any], path: Path) -> None:
@@ -82,9 +77,7 @@ def latency(results: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("latency (ms)")
     ax.set_title("Latency against offered rate (open model)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save(fig, path)
 
 
 def phases(results: dict[str, Any], path: Path) -> None:
@@ -97,32 +90,27 @@ def phases(results: dict[str, Any], path: Path) -> None:
     core_ax.bar(names, [targets[n]["per_core"] or 0 for n in names], color="tab:green")
     core_ax.set_title("signups/s per core of CPU budget")
     services = sorted({s for n in names for s in targets[n]["cpu_seconds_per_1k"]})
-    bottom = [0.0] * len(names)
-    for service in services:
-        values = [targets[n]["cpu_seconds_per_1k"].get(service) or 0.0 for n in names]
-        cpu_ax.bar(names, values, bottom=bottom, label=service)
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    per_1k = {s: [targets[n]["cpu_seconds_per_1k"].get(s) or 0.0 for n in names] for s in services}
+    stacked(cpu_ax, names, per_1k)
     cpu_ax.set_title("CPU seconds per 1,000 signups")
     if services:
         cpu_ax.legend(fontsize=8)
     for ax in (rate_ax, core_ax, cpu_ax):
         ax.tick_params(axis="x", labelrotation=20)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save(fig, path)
 
 
 def draw(results: dict[str, Any], folder: Path, stem: str) -> dict[str, str]:
-    """Write the three PNGs; return {title: file name} for the Markdown."""
-    made: dict[str, str] = {}
+    """{title: file name} of the three pictures, none if the whole-machine part did not run."""
     if not _targets(results):
-        return made  # the whole-machine part did not run
-    for title, suffix, plot in (
-        ("throughput over time", "throughput", throughput),
-        ("latency against offered rate", "latency", latency),
-        ("phase against phase", "phases", phases),
-    ):
-        name = f"{stem}-{suffix}.png"
-        plot(results, folder / name)
-        made[title] = name
-    return made
+        return {}
+    return _figure.draw(
+        results,
+        folder,
+        stem,
+        [
+            ("throughput over time", "throughput", throughput),
+            ("latency against offered rate", "latency", latency),
+            ("phase against phase", "phases", phases),
+        ],
+    )

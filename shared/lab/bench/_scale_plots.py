@@ -7,12 +7,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on a server or in CI
-
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
+
+from lab.bench import _figure
+from lab.bench._figure import save, stacked
 
 PHASE_STYLE = {
     "phase1": {"color": "tab:green", "marker": "*", "label": "phase 1 (one app)"},
@@ -121,22 +120,15 @@ def replicas(results: dict[str, Any], path: Path) -> None:
     )
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save(fig, path)
 
 
 def _stack(ax: Axes, bars: list[tuple[str, dict[str, float], float]], cores: int) -> None:
     """One stacked bar per measurement: cores per service, k6, and the rest of the machine."""
-    names = [label for label, _, _ in bars]
-    bottoms = [0.0] * len(bars)
     used = sorted({s for _, parts, _ in bars for s in parts}, key=list(SERVICE_COLORS).index)
-    for service in used:
-        heights = [parts.get(service, 0.0) for _, parts, _ in bars]
-        if not any(heights):
-            continue
-        ax.bar(names, heights, bottom=bottoms, label=service, color=SERVICE_COLORS[service])
-        bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+    layers = {s: [parts.get(s, 0.0) for _, parts, _ in bars] for s in used}
+    names = [label for label, _, _ in bars]
+    stacked(ax, names, {s: h for s, h in layers.items() if any(h)}, SERVICE_COLORS)
     ax.axhline(cores, color="black", linestyle="--", linewidth=1)
     ax.text(len(bars) - 0.5, cores, f"{cores} cores", ha="right", va="bottom", fontsize=8)
     ax.set_ylim(0, cores * 1.15)
@@ -193,9 +185,7 @@ def machine(results: dict[str, Any], path: Path) -> None:
     for ax, (bars, title) in zip(axes_list, panels, strict=True):
         _stack(ax, bars, cores)
         ax.set_title(f"{title}: CPU at each sustained rate", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save(fig, path)
 
 
 def burst(results: dict[str, Any], path: Path) -> None:
@@ -239,23 +229,17 @@ def burst(results: dict[str, Any], path: Path) -> None:
             bottom.legend(lines + more, labels + more_labels, loc="upper left", fontsize=8)
         else:
             bottom.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save(fig, path)
 
 
 def draw(results: dict[str, Any], out: Path, stem: str) -> dict[str, str]:
     """{title: file name} of the pictures drawn."""
-    drawn: dict[str, str] = {}
-    painters = [("the machine's CPU at each sustained rate", "machine", machine)]
+    painters: list[tuple[str, str, _figure.Painter]] = [
+        ("the machine's CPU at each sustained rate", "machine", machine)
+    ]
     if results.get("scale_model"):
         painters[:0] = [
             ("scale model: sustained signups/s against app replicas", "replicas", replicas),
             ("scale model: the burst over time", "burst", burst),
         ]
-    for title, kind, painter in painters:
-        name = f"{stem}-{kind}.png"
-        painter(results, out / name)
-        if (out / name).exists():
-            drawn[title] = name
-    return drawn
+    return _figure.draw(results, out, stem, painters)
