@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lab.bench import _probe
 from lab.bench._report import median
 from lab.bench._targets import HTTP_CEILING, PHASE_TARGETS, Bench, Target, started
 
@@ -55,11 +54,9 @@ def _run(target: Target, plan: CostPlan, bench: Bench) -> dict[str, Any]:
             on.settle.after(on.runner.run(plan.rate, plan.warm_seconds))
         for i in range(plan.runs):
             bench.progress.step(f"{target.name}: run {i + 1}/{plan.runs}, {plan.rate}/s")
-            before = _probe.cpu_by_service(on.sampler.containers_url)
-            step = on.settle.after(on.runner.run(plan.rate, plan.seconds))
-            after = _probe.cpu_by_service(on.sampler.containers_url)
+            step, cpu = on.cpu_step(plan.rate, plan.seconds)
             done = max(step.acknowledged, 1)
-            ms = {s: round((after[s] - before.get(s, 0.0)) / done * 1000, 4) for s in after}
+            ms = {s: round(used / done * 1000, 4) for s, used in cpu.items()}
             ms["k6"] = round(step.k6_cpu_seconds / max(step.sent, 1) * 1000, 4)
             runs.append(
                 {
@@ -104,25 +101,17 @@ def goals(targets: dict[str, Any]) -> list[dict[str, Any]]:
         value = targets.get(target, {}).get("ms_per_signup", {}).get(part)
         return None if value is None else float(value)
 
-    k6 = median(cost(t, "k6") for t in targets)
-    measured = {
-        "phase1 app": cost("phase1", "app"),
-        "phase3 app": cost("phase3", "app"),
-        "phase3 writer": cost("phase3", "writer"),
-        "k6": k6,
-    }
-    rows = []
-    for name, limit in GOALS.items():
-        value = measured[name]
-        rows.append(
-            {
-                "goal": name,
-                "limit_ms": limit,
-                "measured_ms": value,
-                "met": value is not None and value <= limit,
-            }
-        )
-    return rows
+    def goal(name: str, value: float | None) -> dict[str, Any]:
+        limit = GOALS[name]
+        met = value is not None and value <= limit
+        return {"goal": name, "limit_ms": limit, "measured_ms": value, "met": met}
+
+    return [
+        goal("phase1 app", cost("phase1", "app")),
+        goal("phase3 app", cost("phase3", "app")),
+        goal("phase3 writer", cost("phase3", "writer")),
+        goal("k6", median(cost(t, "k6") for t in targets)),
+    ]
 
 
 def markdown(cost: dict[str, Any]) -> list[str]:

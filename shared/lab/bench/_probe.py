@@ -8,39 +8,21 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import urllib.request
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
 SERVICE_LABEL = "container_label_com_docker_compose_service"
+TICKS = os.sysconf("SC_CLK_TCK")  # /proc/stat counts in these
 
 
 def fetch(url: str, timeout: float = 3.0) -> str:
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
         return str(response.read().decode())
-
-
-def samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
-    """Every sample called `name` (a counter's `_total`, a histogram's `_bucket`...)."""
-    found = []
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name:
-                found.append((dict(sample.labels), float(sample.value)))
-    return found
-
-
-def cpu_by_service(containers_url: str) -> dict[str, float]:
-    """CPU seconds so far per compose service (replicas summed), from the supervisor's
-    cAdvisor-named series: the per-service cgroup accounting."""
-    text = fetch(f"{containers_url}/metrics")
-    totals: dict[str, float] = defaultdict(float)
-    for labels, value in samples(text, "container_cpu_usage_seconds_total"):
-        totals[labels[SERVICE_LABEL]] += value
-    return dict(totals)
 
 
 @dataclass(frozen=True)
@@ -62,7 +44,12 @@ _COUNTERS = {
 }
 
 
+def cpu_by_service(containers_url: str) -> dict[str, float]:
+    return counters(containers_url).cpu_seconds
+
+
 def counters(containers_url: str) -> Counters:
+    """From the supervisor's cAdvisor-named series: the per-service cgroup accounting."""
     text = fetch(f"{containers_url}/metrics")
     found: dict[str, dict[str, float]] = {field: defaultdict(float) for field in _COUNTERS.values()}
     quota: dict[str, dict[str, float]] = defaultdict(dict)
@@ -86,30 +73,35 @@ def counters(containers_url: str) -> Counters:
     return Counters(**{k: dict(v) for k, v in found.items()}, quota_cores=cores)
 
 
-def machine_jiffies() -> tuple[int, int]:
-    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat: the whole machine,
-    k6 and everything else included."""
+def busy_ticks() -> int:
+    """Clock ticks all CPUs have been busy since boot, from /proc/stat: the whole machine, k6
+    and everything else included."""
     with open("/proc/stat") as stat:
         fields = [int(v) for v in stat.readline().split()[1:]]
     # user nice system idle iowait irq softirq steal (guest time is already in user)
-    total = sum(fields[:8])
-    return total - fields[3] - fields[4], total
+    return sum(fields[:8]) - fields[3] - fields[4]
+
+
+def scrape(urls: Iterable[str], name: str) -> Iterator[tuple[dict[str, str], float]]:
+    """Every sample called `name` (a counter's `_total`, a histogram's `_bucket`...) on each
+    process's /metrics page."""
+    for url in urls:
+        for family in text_string_to_metric_families(fetch(f"{url}/metrics")):
+            for sample in family.samples:
+                if sample.name == name:
+                    yield dict(sample.labels), float(sample.value)
 
 
 def by_label(urls: Iterable[str], name: str, label: str) -> dict[str, float]:
     """A counter summed over processes, per value of one label."""
     totals: dict[str, float] = defaultdict(float)
-    for url in urls:
-        for labels, value in samples(fetch(f"{url}/metrics"), name):
-            totals[labels.get(label, "")] += value
+    for labels, value in scrape(urls, name):
+        totals[labels.get(label, "")] += value
     return dict(totals)
 
 
 def sum_metric(urls: Iterable[str], name: str) -> float:
-    total = 0.0
-    for url in urls:
-        total += sum(value for _, value in samples(fetch(f"{url}/metrics"), name))
-    return total
+    return sum((value for _, value in scrape(urls, name)), 0.0)
 
 
 @dataclass(frozen=True)
@@ -121,9 +113,8 @@ class Histogram:
     @classmethod
     def scrape(cls, urls: Iterable[str], name: str) -> Histogram:
         buckets: dict[float, float] = defaultdict(float)
-        for url in urls:
-            for labels, value in samples(fetch(f"{url}/metrics"), f"{name}_bucket"):
-                buckets[float(labels["le"])] += value
+        for labels, value in scrape(urls, f"{name}_bucket"):
+            buckets[float(labels["le"])] += value
         return cls(dict(buckets))
 
     def minus(self, earlier: Histogram) -> Histogram:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from lab.bench import _plan, _scale_report
+from lab.bench._steps import Step
 from lab.bench._targets import Measurement, Target
 
 NOTE = (
@@ -24,6 +25,14 @@ NOTE = (
 def median(values: Iterable[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return float(statistics.median(present)) if present else None
+
+
+def latency(runs: list[Step]) -> dict[str, float | None]:
+    return {
+        "p50": median(r.p50_ms for r in runs),
+        "p95": median(r.p95_ms for r in runs),
+        "p99": median(r.p99_ms for r in runs),
+    }
 
 
 def target_result(
@@ -45,11 +54,7 @@ def target_result(
         "sustained_rate": m.sustained_rate,
         "confirmed": m.confirmed,
         "per_core": m.sustained_rate / budget if budget else None,
-        "latency_ms": {
-            "p50": median(r.p50_ms for r in runs),
-            "p95": median(r.p95_ms for r in runs),
-            "p99": median(r.p99_ms for r in runs),
-        },
+        "latency_ms": latency(runs),
         "error_rate": median(r.error_rate for r in runs),
         "dropped_share": median(r.dropped_share for r in runs),
         "cpu_seconds_per_1k": per_1k,

@@ -7,15 +7,12 @@ time. A `probe` (set by the burst) adds figures of its own: the queue's backlog,
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lab.bench import _probe
-
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -63,14 +60,14 @@ class Sampler:
         last_t = time.monotonic()
         last: tuple[float, float] | None = None  # k6's requests and acknowledged signups
         last_api: str | None = None
-        last_cpu, last_busy = self._cpu(), _probe.machine_jiffies()[0]
+        last_cpu, last_busy = self._cpu(), _probe.busy_ticks()
         while not self._stop.wait(self.interval):
             now = time.monotonic()
             api = self._api
             counts = _probe.k6_counts(api) if api else None
             if api != last_api:
                 last, last_api = None, api  # a new k6 process counts from zero
-            cpu, busy = self._cpu(), _probe.machine_jiffies()[0]
+            cpu, busy = self._cpu(), _probe.busy_ticks()
             dt = now - last_t
             achieved = acknowledged = 0.0
             if counts is not None and last is not None:
@@ -84,7 +81,7 @@ class Sampler:
                     self._offered if api else 0.0,
                     achieved,
                     cores,
-                    machine=round((busy - last_busy) / _TICKS / dt, 3),
+                    machine=round((busy - last_busy) / _probe.TICKS / dt, 3),
                     acknowledged=acknowledged,
                     extra=probe() if probe is not None else {},
                 )

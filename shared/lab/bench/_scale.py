@@ -12,7 +12,6 @@ Each phase is measured with 1, 2, 3 ... app replicas until one more adds less th
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 from lab.bench import _burst, _plan
 from lab.bench._plan import Plan
+from lab.bench._report import latency, median
 from lab.bench._settle import Settler
 from lab.bench._steps import Runner, StepFailed
 from lab.bench._targets import Bench, Measurement, Target, measure
@@ -115,10 +115,6 @@ def sweep(
     return result
 
 
-def _median(values: list[float]) -> float | None:
-    return float(statistics.median(values)) if values else None
-
-
 def point_result(replicas: int, m: Measurement) -> dict[str, Any]:
     """One point of a sweep, as the JSON keeps it."""
     wall = m.wall
@@ -134,28 +130,20 @@ def point_result(replicas: int, m: Measurement) -> dict[str, Any]:
         "evidence_step": {"rate": wall.rate, "held": wall.held, "load": wall.load}
         if wall
         else None,
-        "latency_ms": {
-            "p50": _median([r.p50_ms for r in runs if r.p50_ms is not None]),
-            "p95": _median([r.p95_ms for r in runs if r.p95_ms is not None]),
-            "p99": _median([r.p99_ms for r in runs if r.p99_ms is not None]),
-        },
+        "latency_ms": latency(runs),
         # At the sustained rate: cores per service, k6's and the machine's.
-        "cores": {s: _median([r.load[s]["cores"] for r in runs if s in r.load]) for s in services},
+        "cores": {s: median(r.load[s]["cores"] for r in runs if s in r.load) for s in services},
         "quota_cores": {
             s: next((r.load[s]["quota_cores"] for r in runs if s in r.load), None) for s in services
         },
         "cpu_ms_per_signup": {
-            s: _median(
-                [
-                    r.load[s]["cores"] * r.seconds / r.acknowledged * 1000
-                    for r in runs
-                    if s in r.load
-                ]
+            s: median(
+                r.load[s]["cores"] * r.seconds / r.acknowledged * 1000 for r in runs if s in r.load
             )
             for s in services
         },
-        "k6_cores": _median([r.k6_cores for r in runs]),
-        "machine_cores": _median([r.machine_cores for r in runs if r.machine_cores is not None]),
+        "k6_cores": median(r.k6_cores for r in runs),
+        "machine_cores": median(r.machine_cores for r in runs),
         "runs": [r.as_dict() for r in m.confirm],
         "search": [s.as_dict() for s in m.steps],
     }

@@ -33,9 +33,7 @@ class Settler:
         self.redis = redis.Redis.from_url(app["SIGNUP_REDIS_URL"]) if queued else None
 
     def _idle(self) -> bool:
-        if _probe.sum_metric(self.apps, "signup_requests_in_flight") != 0:
-            return False
-        return self.redis is None or int(self.redis.xlen(self.stream)) == 0
+        return _probe.sum_metric(self.apps, "signup_requests_in_flight") == 0 and not self.backlog()
 
     def backlog(self) -> int:
         return 0 if self.redis is None else int(self.redis.xlen(self.stream))

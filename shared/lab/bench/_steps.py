@@ -32,7 +32,6 @@ from lab.bench._sampler import Sampler
 # everything else at their level: under contention each gets five times the share of any one
 # sibling (cpu.shares 5120 in cgroup v1), so other work on the machine disturbs them less.
 RESERVED_WEIGHT = 500
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class StepFailed(RuntimeError):
@@ -216,7 +215,7 @@ class Runner:
 
 def _busy() -> float:
     """CPU seconds the whole machine has been busy since boot."""
-    return _probe.machine_jiffies()[0] / _TICKS
+    return _probe.busy_ticks() / _probe.TICKS
 
 
 def _wait(process: subprocess.Popen[bytes]) -> tuple[int, float]:

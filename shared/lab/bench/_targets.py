@@ -146,6 +146,14 @@ class Started:
     runner: Runner
     settle: Settler
 
+    def cpu_step(self, rate: int, seconds: int) -> tuple[Step, dict[str, float]]:
+        """A step, and the CPU seconds each service spent on it: read once the step's work is
+        done, so in phase 3 the writer's rows for it count too."""
+        before = _probe.cpu_by_service(self.sampler.containers_url)
+        step = self.settle.after(self.runner.run(rate, seconds))
+        after = _probe.cpu_by_service(self.sampler.containers_url)
+        return step, {s: after[s] - before.get(s, 0.0) for s in after}
+
 
 @contextlib.contextmanager
 def started(
@@ -229,7 +237,6 @@ def _search(plan: Plan, progress: Progress, on: Started, m: Measurement, start: 
 
 
 def _confirm(plan: Plan, progress: Progress, on: Started, m: Measurement) -> None:
-    containers = on.sampler.containers_url
     rate = m.sustained_rate
     # The rate found sits within the search's precision of one that broke: on the edge. If
     # most runs there break, step down, at most `confirm_attempts` times in all.
@@ -243,13 +250,10 @@ def _confirm(plan: Plan, progress: Progress, on: Started, m: Measurement) -> Non
                 f"run {i + 1}/{plan.runs} at {rate}/s for {plan.confirm_seconds}s "
                 "(latency percentiles and CPU seconds per service at the rate found)"
             )
-            before = _probe.cpu_by_service(containers)
-            # After the step's work is done: in phase 3 the writer's rows for it count too.
-            step = on.settle.after(on.runner.run(rate, plan.confirm_seconds))
-            after = _probe.cpu_by_service(containers)
+            step, used = on.cpu_step(rate, plan.confirm_seconds)
             progress.result(step.describe())
             runs.append(step)
-            cpu.append({s: after[s] - before.get(s, 0.0) for s in after})
+            cpu.append(used)
         m.confirm, m.cpu = runs, cpu
         m.extras["accept_to_row"] = _queue.accept_to_row(
             accepted, _queue.accept_histogram(on.stack)
