@@ -16,7 +16,7 @@ import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import psycopg
 from psycopg import sql
@@ -157,27 +157,24 @@ class Cluster:
                     sql.Identifier(user), sql.Literal(password)
                 )
             )
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
-            ).fetchone()
-            if not exists:
-                conn.execute(
-                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                        sql.Identifier(database), sql.Identifier(user)
-                    )
-                )
+            _create_missing(conn, database, owner=user)
         return self.url(user, password, database)
 
     def ensure_owned_database(self, database: str) -> None:
         """Create a database owned by the superuser, as the official image does at first start."""
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            if not conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
-            ).fetchone():
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            _create_missing(conn, database)
 
     def drop_database(self, database: str) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
             )
+
+
+def _create_missing(conn: psycopg.Connection[Any], database: str, owner: str | None = None) -> None:
+    """PostgreSQL's CREATE DATABASE has no IF NOT EXISTS."""
+    if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
+        return
+    owned = sql.SQL(" OWNER {}").format(sql.Identifier(owner)) if owner else sql.SQL("")
+    conn.execute(sql.SQL("CREATE DATABASE {}{}").format(sql.Identifier(database), owned))

@@ -36,6 +36,7 @@ PAD = 30.0
 FALLBACK = 15 * 60.0
 MAX_POINTS = 600  # per series: enough for a smooth line, far below Prometheus's 11,000
 META_FIELDS = ("scenario", "phase", "started_at", "ended_at", "test_id")
+STAMP = "%Y%m%dT%H%M%SZ"  # in folder names, as in the load tests' file names
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,7 @@ def choose_window(args: argparse.Namespace, now: float) -> Window:
     if args.start is not None or args.end is not None:
         end = parse_time(args.end or "now", now)
         start = parse_time(args.start, now) if args.start else end - FALLBACK
-        stamp = datetime.fromtimestamp(start, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
-        window = Window(start, end, phase or ".*", "--from/--to", f"report-{stamp}")
+        window = Window(start, end, phase or ".*", "--from/--to", f"report-{_utc(start, STAMP)}")
     elif (found := last_run(args.results_dir)) is not None:
         meta, path = found
         start = float(str(meta["started_at"])) - PAD
@@ -102,14 +102,8 @@ def choose_window(args: argparse.Namespace, now: float) -> Window:
             start, end, phase or str(meta["phase"]), source, f"report-{meta['test_id']}"
         )
     else:
-        stamp = datetime.fromtimestamp(now, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
-        window = Window(
-            now - FALLBACK,
-            now,
-            phase or ".*",
-            "the last 15 minutes (no load test found)",
-            f"report-{stamp}",
-        )
+        source = "the last 15 minutes (no load test found)"
+        window = Window(now - FALLBACK, now, phase or ".*", source, f"report-{_utc(now, STAMP)}")
     if window.end <= window.start:
         raise ValueError("the range is empty: --from must be before --to")
     if window.end - window.start > 31 * 86400:
@@ -177,8 +171,8 @@ def render(
     return written, errors
 
 
-def _utc(moment: float) -> str:
-    return datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+def _utc(moment: float, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:
+    return datetime.fromtimestamp(moment, tz=UTC).strftime(pattern)
 
 
 def write_index(
