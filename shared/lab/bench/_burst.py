@@ -26,12 +26,7 @@ _INSERTED = "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'users'"
 
 
 def burst(
-    stack: Stack,
-    runner: Runner,
-    settle: Settler,
-    plan: _plan.Plan,
-    progress: Progress,
-    rate: int,
+    stack: Stack, runner: Runner, settle: Settler, plan: _plan.Plan, progress: Progress, rate: int
 ) -> dict[str, Any]:
     apps = [f"http://{a}" for a in stack.ctx.members.get("app", [])]
     replicas = len(apps)

@@ -172,9 +172,7 @@ def collect(plan: Plan, bench: Bench) -> dict[str, Any]:
     phase1 = run("phase1")
     guess = phase1.best or None
     phase2 = run(
-        "phase2",
-        first_guess=guess,
-        burst_rate=lambda best: round(_plan.BURST_FACTOR * best),
+        "phase2", first_guess=guess, burst_rate=lambda best: round(_plan.BURST_FACTOR * best)
     )
     phase3 = run(
         "phase3",

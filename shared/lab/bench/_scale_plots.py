@@ -91,10 +91,7 @@ def replicas(results: dict[str, Any], path: Path) -> None:
                 fontsize=8,
                 color=style["color"],
             )
-    walls = [
-        ("phase2", "db", "phase 2's PostgreSQL"),
-        ("phase3", "redis", "phase 3's Redis"),
-    ]
+    walls = [("phase2", "db", "phase 2's PostgreSQL"), ("phase3", "redis", "phase 3's Redis")]
     for phase, service, name in walls:
         wall = service_wall(scale, phase, service)
         if not wall:

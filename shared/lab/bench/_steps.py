@@ -18,7 +18,6 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,7 +127,10 @@ class K6Group:
     def command(self, args: list[str]) -> list[str]:
         return self.cgroup.join_command(args) if self.cgroup else args
 
-    def close(self) -> None:
+    def __enter__(self) -> K6Group:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         """Kill whatever still runs in the group, then remove it."""
         if self.cgroup is None:
             return
@@ -139,15 +141,6 @@ class K6Group:
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.05)  # until the kernel has taken them out of cgroup.procs
         self.cgroup.destroy()
-
-
-@contextlib.contextmanager
-def k6_group() -> Iterator[K6Group]:
-    group = K6Group()
-    try:
-        yield group
-    finally:
-        group.close()
 
 
 @dataclass

@@ -71,7 +71,4 @@ def limiter(load: dict[str, dict[str, Any]], machine_cores: float, cores: int) -
         }
     busiest = max(load, key=lambda s: load[s].get("used") or 0.0, default=None)
     note = f" (busiest: {busiest} at {load[busiest].get('used') or 0:.0%})" if busiest else ""
-    return {
-        "service": None,
-        "evidence": f"no service at its quota and the machine not full{note}",
-    }
+    return {"service": None, "evidence": f"no service at its quota and the machine not full{note}"}

@@ -32,13 +32,19 @@ from lab import _cgroup, _k6
 from lab.bench import _cost, _cost_plot, _machine, _plan, _plots, _report, _scale, _scale_plots
 from lab.bench._plan import Plan
 from lab.bench._progress import Progress
-from lab.bench._steps import StepFailed, k6_group
+from lab.bench._steps import K6Group, StepFailed
 from lab.bench._targets import PHASE_TARGETS, Bench
 from lab.postgres import bindir
 from lab.supervisor import StartError
 from lab.topology import REPO
 
 OUT = REPO / "docs" / "results"
+# What each part measures, in the line a run starts with.
+PARTS = {
+    "scale": "the scale model (phases 1-3, app replicas added one by one, two bursts)",
+    "machine": "the whole machine (HTTP ceiling, {phases}, PostgreSQL insert and COPY ceilings)",
+    "cost": "CPU per signup of bare HTTP, phase 1 and phase 3 at one rate",
+}
 
 
 def host_facts(plan: Plan) -> dict[str, Any]:
@@ -85,7 +91,7 @@ def collect(
     results: dict[str, Any] = {"bench": host_facts(plan), "ceilings": {}, "phases": {}}
     results["bench"]["part"] = "all" if len(parts) > 1 else next(iter(parts))
     results["bench"]["scale_plan"] = dataclasses.asdict(scale_plan)
-    with k6_group() as k6:
+    with K6Group() as k6:
         bench = Bench(progress, work, k6)
         if "scale" in parts:
             results["scale_model"] = _scale.collect(scale_plan, bench)
@@ -161,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--part",
-        choices=("all", "scale", "machine", "cost"),
+        choices=("all", *PARTS),
         default="all",
         help="the scale model, the whole machine, CPU per signup at one rate, or all three "
         "(default)",
@@ -175,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.replot is not None:
         return replot(args.replot)
-    parts = {"scale", "machine", "cost"} if args.part == "all" else {args.part}
+    parts = set(PARTS) if args.part == "all" else {args.part}
     chosen = args.phases or ("phase1,phase3" if args.quick else ",".join(PHASE_TARGETS))
     phases = [p.strip() for p in chosen.split(",") if p.strip()]
     unknown = [p for p in phases if p not in PHASE_TARGETS]
@@ -198,16 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     kind = "quick: seconds per step, a smoke test" if plan.quick else "full: under 45 minutes"
-    what = []
-    if "scale" in parts:
-        what.append("the scale model (phases 1-3, app replicas added one by one, two bursts)")
-    if "machine" in parts:
-        what.append(
-            f"the whole machine (HTTP ceiling, {', '.join(phases)}, PostgreSQL insert and COPY "
-            "ceilings)"
-        )
-    if "cost" in parts:
-        what.append("CPU per signup of bare HTTP, phase 1 and phase 3 at one rate")
+    what = [PARTS[p].format(phases=", ".join(phases)) for p in PARTS if p in parts]
     print(f"bench ({kind}): {'; then '.join(what)}. k6 runs on this host", flush=True)
     started = time.monotonic()
     try:
