@@ -1,4 +1,4 @@
-"""The bench's PNG plots (matplotlib, no display): over time, against rate, phase by phase."""
+"""The whole machine's pictures: each target over time, latency against rate, phase by phase."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from lab.bench import _figure, _plan
 from lab.bench._figure import save, stacked
 
 
-def _targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def measured(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The whole machine's targets that were measured: the HTTP ceiling, then the phases."""
     found = {}
     http = results["ceilings"].get("http")
     if http and http.get("status") == "measured":
@@ -28,7 +29,7 @@ def _nan(value: float | None) -> float:
 
 def throughput(results: dict[str, Any], path: Path) -> None:
     """Offered and achieved rate, and CPU by service, over each target's run."""
-    targets = _targets(results)
+    targets = measured(results)
     rows = max(1, len(targets))
     fig, axes = plt.subplots(rows, 2, figsize=(13, 3.2 * rows), squeeze=False)
     for (name, data), (left, right) in zip(targets.items(), axes, strict=False):
@@ -54,7 +55,7 @@ def throughput(results: dict[str, Any], path: Path) -> None:
 def latency(results: dict[str, Any], path: Path) -> None:
     """p95 and p99 of every step against the rate offered, with the SLO line."""
     fig, ax = plt.subplots(figsize=(9, 5))
-    for index, (name, data) in enumerate(_targets(results).items()):
+    for index, (name, data) in enumerate(measured(results).items()):
         # The search's steps as lines; the repeated runs at the rate found as open squares.
         steps = sorted(data.get("search", []), key=lambda s: s["rate"])
         color = f"C{index}"
@@ -82,7 +83,7 @@ def latency(results: dict[str, Any], path: Path) -> None:
 
 def phases(results: dict[str, Any], path: Path) -> None:
     """Sustained rate (raw and per core) and CPU per 1,000 signups, phase against phase."""
-    targets = _targets(results)
+    targets = measured(results)
     names = list(targets)
     fig, (rate_ax, core_ax, cpu_ax) = plt.subplots(1, 3, figsize=(15, 4.5))
     rate_ax.bar(names, [targets[n]["sustained_rate"] for n in names], color="tab:blue")
@@ -100,17 +101,13 @@ def phases(results: dict[str, Any], path: Path) -> None:
     save(fig, path)
 
 
+PICTURES: list[tuple[str, str, _figure.Painter]] = [
+    ("throughput over time", "throughput", throughput),
+    ("latency against offered rate", "latency", latency),
+    ("phase against phase", "phases", phases),
+]
+
+
 def draw(results: dict[str, Any], folder: Path, stem: str) -> dict[str, str]:
     """{title: file name} of the three pictures, none if the whole-machine part did not run."""
-    if not _targets(results):
-        return {}
-    return _figure.draw(
-        results,
-        folder,
-        stem,
-        [
-            ("throughput over time", "throughput", throughput),
-            ("latency against offered rate", "latency", latency),
-            ("phase against phase", "phases", phases),
-        ],
-    )
+    return _figure.draw(results, folder, stem, PICTURES) if measured(results) else {}

@@ -1,8 +1,8 @@
 """A background thread that samples, once a second, what the plots show over time.
 
 Requests k6 completed (its REST API), CPU seconds per service (the supervisor's cgroup
-series) and the machine's busy cores, stamped with the rate being offered, for the plots over
-time. A `probe` (set by the burst) adds figures of its own: the queue's backlog, the rows.
+series) and the machine's busy cores, stamped with the rate being offered. A `probe` (set by
+the burst) adds figures of its own: the queue's backlog, the rows.
 """
 
 from __future__ import annotations

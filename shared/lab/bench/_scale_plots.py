@@ -12,6 +12,7 @@ from matplotlib.axes import Axes
 
 from lab.bench import _figure
 from lab.bench._figure import save, stacked
+from lab.bench._plots import measured
 
 PHASE_STYLE = {
     "phase1": {"color": "tab:green", "marker": "*", "label": "phase 1 (one app)"},
@@ -157,12 +158,7 @@ def machine(results: dict[str, Any], path: Path) -> None:
         for p in points
     ]
     whole_bars: list[tuple[str, dict[str, float], float]] = []
-    for name, target in [
-        ("HTTP ceiling", results["ceilings"].get("http")),
-        *results["phases"].items(),
-    ]:
-        if not target or target.get("status") != "measured":
-            continue
+    for name, target in measured(results).items():
         runs = target["runs"]
         if not runs or "load" not in runs[0]:
             continue
@@ -229,14 +225,14 @@ def burst(results: dict[str, Any], path: Path) -> None:
     save(fig, path)
 
 
+SCALE_PICTURES: list[tuple[str, str, _figure.Painter]] = [
+    ("scale model: sustained signups/s against app replicas", "replicas", replicas),
+    ("scale model: the burst over time", "burst", burst),
+]
+
+
 def draw(results: dict[str, Any], out: Path, stem: str) -> dict[str, str]:
-    """{title: file name} of the pictures drawn."""
-    painters: list[tuple[str, str, _figure.Painter]] = [
-        ("the machine's CPU at each sustained rate", "machine", machine)
-    ]
-    if results.get("scale_model"):
-        painters[:0] = [
-            ("scale model: sustained signups/s against app replicas", "replicas", replicas),
-            ("scale model: the burst over time", "burst", burst),
-        ]
-    return _figure.draw(results, out, stem, painters)
+    """{title: file name} of the pictures drawn: the machine's CPU also without the scale model."""
+    painters = SCALE_PICTURES if results.get("scale_model") else []
+    machine_cpu = ("the machine's CPU at each sustained rate", "machine", machine)
+    return _figure.draw(results, out, stem, [*painters, machine_cpu])

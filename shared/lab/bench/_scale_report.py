@@ -76,6 +76,13 @@ def _n(value: Any, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+_POINT_COLUMNS = ("signups/s", "p95 ms", "limited by", "evidence", "k6 cores", "machine cores")
+
+
 def markdown(results: dict[str, Any]) -> list[str]:
     scale = results.get("scale_model")
     if not scale:
@@ -92,18 +99,13 @@ def markdown(results: dict[str, Any]) -> list[str]:
         "the service closest to its quota at the lowest rate that broke the SLO, with the "
         "cgroup's CPU and throttling counters as evidence.",
         "",
-        "| phase x app replicas | signups/s | p95 ms | limited by | evidence | k6 cores "
-        "| machine cores |",
+        _row("phase x app replicas", *_POINT_COLUMNS),
         "| --- | ---: | ---: | --- | --- | ---: | ---: |",
     ]
     for phase, points in scale["phases"].items():
         for p in points:
             cells = point_cells(p)
-            lines.append(
-                f"| {phase} x{p['replicas']} | {cells['signups/s']} | {cells['p95 ms']} "
-                f"| {cells['limited by']} | {cells['evidence']} | {cells['k6 cores']} "
-                f"| {cells['machine cores']} |"
-            )
+            lines.append(_row(f"{phase} x{p['replicas']}", *(cells[c] for c in _POINT_COLUMNS)))
     for phase, error in (scale.get("errors") or {}).items():
         lines.append(f"| {phase} | failed: {error} ||||||")
     services = sorted(
@@ -140,12 +142,7 @@ def markdown(results: dict[str, Any]) -> list[str]:
             "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
         ]
         for phase, b in bursts.items():
-            c = burst_cells(b)
-            lines.append(
-                f"| {phase} burst | {c['app replicas']} | {c['rate']} | {c['offered']} "
-                f"| {c['acknowledged']} | {c['p95 ms']} | {c['within SLO']} | {c['rows']} "
-                f"| {c['peak backlog']} | {c['written after the burst']} |"
-            )
+            lines.append(_row(f"{phase} burst", *burst_cells(b).values()))
     lines += ["", "### Goals", "", "| goal | measured | met |", "| --- | ---: | --- |"]
     for g in scale["goals"]:
         c = goal_cells(g)
@@ -154,7 +151,8 @@ def markdown(results: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-# The cells of each table, one function each: the docs' tests check quoted rows with them.
+# The cells of each table, one function each, in its columns' order: the docs' tests check
+# quoted rows with them.
 def point_cells(p: dict[str, Any]) -> dict[str, str]:
     flag = "" if p["confirmed"] else " (not confirmed)"
     return {
