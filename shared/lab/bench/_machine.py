@@ -11,6 +11,7 @@ from typing import Any
 
 from lab.bench import _postgres, _report
 from lab.bench._plan import Plan
+from lab.bench._postgres import PgbenchFailed
 from lab.bench._steps import StepFailed
 from lab.bench._targets import (
     HTTP_CEILING,
@@ -66,13 +67,13 @@ def _target(
     services, budget, _ = resources(target)
     try:
         m = measure(target, plan, bench, inside=inside)
-    except (StartError, StepFailed, TimeoutError, _postgres.PgbenchFailed) as exc:
-        progress.warn(f"{target.name} failed: {exc}")
-        return {"title": target.title, "status": "failed", "error": str(exc)}, None
     except Exception as exc:  # one broken phase must not lose the others' numbers
-        progress.warn(f"{target.name} failed: {type(exc).__name__}: {exc}")
-        traceback.print_exc()
-        error = f"{type(exc).__name__}: {exc}"
+        # What can go wrong in a run says itself; anything else also says where.
+        expected = isinstance(exc, (StartError, StepFailed, TimeoutError, PgbenchFailed))
+        error = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+        progress.warn(f"{target.name} failed: {error}")
+        if not expected:
+            traceback.print_exc()
         return {"title": target.title, "status": "failed", "error": error}, None
     result = _report.target_result(target, m, services, budget)
     progress.result(
