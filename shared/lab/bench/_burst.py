@@ -28,7 +28,7 @@ _INSERTED = "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'users'"
 def burst(
     stack: Stack, runner: Runner, settle: Settler, plan: _plan.Plan, progress: Progress, rate: int
 ) -> dict[str, Any]:
-    apps = [f"http://{a}" for a in stack.ctx.members.get("app", [])]
+    apps = settle.apps
     replicas = len(apps)
     statuses_before = _probe.by_label(apps, "signup_requests_total", "status_code")
     rows_before = settle.rows()
