@@ -15,7 +15,17 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt
 
 from lab import _k6
-from lab.soak import GROWTH, UNJUDGED, WARMUP_WINDOWS, Growth, Sample, Sampler, judge
+from lab.soak import (
+    GROWTH,
+    UNJUDGED,
+    WARMUP_WINDOWS,
+    Growth,
+    Sample,
+    Sampler,
+    allowance,
+    judge,
+    judged,
+)
 
 MIB = 1 << 20
 
@@ -82,18 +92,18 @@ def plot(report: dict[str, Any], path: Path) -> None:
     top.axhline(report["slo_ms"], color="#E24D42", linestyle="--", label="SLO")
     top.set_ylabel("p99 of valid signups (ms)")
     top.set_title(f"soak at {report['rate']}/s: p99 per window and memory per service")
-    samples = report["samples"]
-    if len(samples) > WARMUP_WINDOWS:
-        warm = samples[WARMUP_WINDOWS]["private"]
+    samples = report["samples"][WARMUP_WINDOWS:]
+    if len(samples) > 1:
+        warm = samples[0]
         colours = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]
-        for index, (name, base) in enumerate(sorted(warm.items())):
-            if base <= 0:
+        for index, (name, base) in enumerate(sorted(warm["private"].items())):
+            if not judged(name) or base <= 0:
                 continue
-            points = [(s["at"] / 60, s["private"].get(name, 0) / base * 100 - 100) for s in samples]
+            points = [(s["at"] / 60, _share(name, base, warm, s)) for s in samples]
             colour = colours[index % len(colours)]
             bottom.plot([p[0] for p in points], [p[1] for p in points], label=name, color=colour)
-        bottom.axhline(GROWTH * 100, color="#E24D42", linestyle="--")
-    bottom.set_ylabel("private memory vs. end of warm-up (%)")
+        bottom.axhline(100, color="#E24D42", linestyle="--", label="allowed")
+    bottom.set_ylabel("growth since the warm-up,\n% of what it may grow")
     bottom.set_xlabel("minutes")
     bottom.legend(fontsize="x-small", ncol=3)
     for axis in (top, bottom):
@@ -104,6 +114,16 @@ def plot(report: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _share(name: str, base: int, warm: dict[str, Any], sample: dict[str, Any]) -> float:
+    """A sample's growth over the warm-up as a share of the service's allowance at that time
+    (Redis's grows with the claims added so far)."""
+    added = None
+    if warm["claims"] is not None and sample["claims"] is not None:
+        added = sample["claims"] - warm["claims"]
+    growth = int(sample["private"].get(name, 0)) - base
+    return growth / allowance(name, base, added) * 100
 
 
 def write(summary: Path, report: dict[str, Any]) -> tuple[Path, Path]:

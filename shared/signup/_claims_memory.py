@@ -5,6 +5,12 @@ emails shaped like the load tests' (`u-<run id>-<vu>-<iteration>@signup-lab.test
 characters), reads `used_memory` before and after each layout, and prints bytes per claim, what
 a full stream backlog costs, and how many claims fit beside it in `maxmemory`. It empties that
 Redis when it is done, and refuses to start on one that holds any key.
+
+It also lives claims through what the API and the writer do to them (a pending token and a
+stream entry, then `recorded` and the entry deleted) and reads `used_memory_rss`: what the
+kernel gives Redis per claim, which the soak (`lab.soak.CLAIM_BYTES`) allows Redis to grow by.
+`used_memory` is what `maxmemory` limits; RSS adds the allocator's fragmentation from rewriting
+every claim in place.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from signup import _stream
 STREAM = "signups"
 RUN_ID = "20261123t134513z-target-phase3-ab12"  # the shape `lab.loadtest` gives run ids
 CHUNK = 10_000
+BATCH = 1_600  # a second of the soak's load: accepted, then written as one batch
 Fill = Callable[[redis.client.Pipeline, str], None]
 
 
@@ -70,6 +77,35 @@ def queued(pipe: redis.client.Pipeline, email: str) -> None:
     )
 
 
+def lived(client: redis.Redis, count: int) -> tuple[float, float]:
+    """(used_memory, RSS) bytes per claim from a sixth of `count` claims to `count`, each one
+    accepted (a pending token and a stream entry) and then recorded (the entry deleted) a batch
+    at a time, as the API and the writer do. RSS is read without a purge, as a live Redis is."""
+
+    def memory() -> tuple[int, int]:
+        info = client.info("memory")
+        return int(info["used_memory"]), int(info["used_memory_rss"])
+
+    client.flushall()
+    used_memory(client)
+    warm_claims, warm = count // 6, (0, 0)
+    for start in range(0, count, BATCH):
+        batch = list(emails(min(BATCH, count - start), start))
+        pipe = client.pipeline(transaction=False)
+        for email in batch:
+            queued(pipe, email)
+        ids = pipe.execute()[1::2]
+        for email in batch:
+            pipe.hset(*_stream.claim_slot(STREAM, email), _stream.RECORDED)
+        pipe.xdel(STREAM, *ids)
+        pipe.execute()
+        if start < warm_claims <= start + len(batch):
+            warm_claims, warm = start + len(batch), memory()
+    used, rss = memory()
+    added = count - warm_claims
+    return (used - warm[0]) / added, (rss - warm[1]) / added
+
+
 def converted_hashes(client: redis.Redis) -> tuple[int, int]:
     """(claim hashes, how many of them are no longer listpacks)."""
     keys = list(client.scan_iter(f"{STREAM}:claims:*", count=10_000))
@@ -87,9 +123,17 @@ def main(argv: list[str] | None = None) -> int:
         "--one-hash-claims", type=int, default=1_000_000, help="claims, old layout (linear)"
     )
     parser.add_argument("--backlog", type=int, default=200_000, help="SIGNUP_MAX_BACKLOG")
+    parser.add_argument(
+        "--lived-claims",
+        type=int,
+        default=2_880_000,
+        help="claims accepted and then recorded, as in a 30-minute soak at 1,600/s",
+    )
     args = parser.parse_args(argv)
     if min(args.claims, args.one_hash_claims, args.backlog) < 1:
         parser.error("counts must be at least 1")
+    if args.lived_claims < 6 * BATCH:
+        parser.error(f"--lived-claims must be at least {6 * BATCH:,}: a sixth of them, a batch")
     client = redis.Redis.from_url(args.redis_url)
     if client.dbsize():
         parser.error(f"{args.redis_url} holds keys: this tool empties it, so use a scratch Redis")
@@ -106,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         half = add(client, compact, args.claims // 2)
         full = add(client, compact, args.claims - args.claims // 2, start=args.claims // 2)
         hashes, converted = converted_hashes(client)
+        lived_used, lived_rss = lived(client, args.lived_claims)
     finally:
         client.flushall()
         client.config_set("maxmemory", str(maxmemory))
@@ -126,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"maxmemory {maxmemory / 2**20:.0f} MiB holds about {fits:,} claims beside a full "
         f"backlog (one hash: {fits_one_hash:,})"
+    )
+    print(
+        f"a claim's life:      {lived_rss:6.1f} bytes of RSS per claim ({lived_used:.1f} in "
+        f"used_memory; from {args.lived_claims // 6:,} to {args.lived_claims:,} claims, each "
+        "accepted, then recorded)"
     )
     print(f"({time.monotonic() - started:.0f} s)")
     return 0

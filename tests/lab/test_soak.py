@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lab import _k6, _soak_report, loadtest, soak
-from lab.soak import JITTER, WARMUP_WINDOWS, Sample
+from lab.soak import JITTER, WARMUP_WINDOWS, Reading, Sample
 from lab.state import RunState
 
 MIB = 1 << 20
@@ -59,11 +59,50 @@ def test_a_small_process_may_breathe_by_less_than_a_mebibyte() -> None:
 
 
 def test_redis_may_grow_by_the_claims_the_run_adds() -> None:
-    claims = [0] * (WARMUP_WINDOWS + 1) + [1_000_000] * 5  # 14 MB of claims by design
-    grown = samples({"redis": flat(100, 112)}, claims)
+    claims = [0] * (WARMUP_WINDOWS + 1) + [1_000_000] * 5  # 21 MB of claims by design
+    grown = samples({"redis": flat(100, 125)}, claims)
     assert soak.judge(grown)[0].ok
-    leaking = samples({"redis": flat(100, 130)}, claims)
+    leaking = samples({"redis": flat(100, 140)}, claims)
     assert not soak.judge(leaking)[0].ok
+
+
+def breathing(level_mib: float) -> list[Reading]:
+    """A garbage-collected process's readings over one window: mostly `level_mib`, with a
+    collection's crest of 3 MiB above it caught in a quarter of them."""
+    crest = [0, 0, 3, 0] * (soak.READINGS // 4)
+    return [
+        Reading(
+            pids={"go-exporter": 7},
+            rss={"go-exporter": int((level_mib + c) * MIB)},
+            private={"go-exporter": int((level_mib + c) * MIB)},
+        )
+        for c in crest
+    ]
+
+
+def test_a_window_is_the_median_of_its_readings() -> None:
+    readings = breathing(6)
+    readings[-1].pids["go-exporter"] = 8  # restarted just before the window closed
+    sample = soak.window_sample(60.0, readings, claims=5)
+    assert sample.private == {"go-exporter": 6 * MIB}
+    assert sample.rss == {"go-exporter": 6 * MIB}
+    assert sample.pids == {"go-exporter": 8}
+    assert (sample.at, sample.claims) == (60.0, 5)
+
+
+def test_a_breathing_process_passes_and_a_rising_one_fails() -> None:
+    def run(levels: list[float]) -> list[Sample]:
+        return [soak.window_sample(float(i), breathing(v), None) for i, v in enumerate(levels)]
+
+    steady = [6.0] * (WARMUP_WINDOWS + 1) + [6.0] * 24
+    [verdict] = soak.judge(run(steady))
+    assert verdict.ok
+    assert verdict.worst == 0
+    # Its crests are 50 % above its level: one reading a window would have failed it.
+    rising = [6.0] * (WARMUP_WINDOWS + 1) + [6 + 0.1 * w for w in range(1, 25)]
+    [verdict] = soak.judge(run(rising))
+    assert not verdict.ok
+    assert verdict.worst == int(8.4 * MIB) - 6 * MIB
 
 
 def test_a_restarted_service_fails_and_prometheus_is_not_judged() -> None:
@@ -189,6 +228,7 @@ def test_the_report_fails_on_growth_and_draws_its_picture(tmp_path: Path) -> Non
 
 
 def test_the_sampler_samples_every_window_and_reports_a_failed_event() -> None:
+    # 3 s: WINDOWS windows of READINGS readings each, as the full run's half hour has.
     sampler = soak.Sampler({"this": os.getpid()}, 3.0, database_url=None, redis_url=None)
     sampler.start()
     sampler._thread.join(timeout=30)  # a 3-second run ends by itself

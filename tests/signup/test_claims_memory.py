@@ -18,6 +18,7 @@ def test_measures_both_layouts_and_leaves_redis_as_it_found_it(
     maxmemory = client.config_get("maxmemory")["maxmemory"]
     # Enough claims that most of the 65,536 hashes exist before the second half is added.
     args = ["--claims", "300000", "--one-hash-claims", "5000", "--backlog", "2000"]
+    args += ["--lived-claims", "60000"]
     assert main(["--redis-url", clean_redis, *args]) == 0
     out = capsys.readouterr().out
     old = float(re.findall(r"one hash of emails: +([\d.]+) bytes per claim", out)[0])
@@ -25,6 +26,12 @@ def test_measures_both_layouts_and_leaves_redis_as_it_found_it(
     # Emails of 57 characters cannot cost less than 57 bytes where the email is stored.
     assert old > 57 > marginal > 0
     assert "0 of " in out  # no hash grew past the listpack limit
+    # Claims lived through the API's and the writer's steps still cost memory once recorded.
+    lived_rss, lived_used = map(
+        float, re.findall(r"([\d.]+) bytes of RSS per claim \(([\d.]+)", out)[0]
+    )
+    assert lived_rss > 0
+    assert lived_used > 0
     assert client.dbsize() == 0
     assert client.config_get("maxmemory")["maxmemory"] == maxmemory
 
