@@ -15,16 +15,17 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt
 
 from lab import _k6
+from lab._soak_sampler import Sample, Sampler
 from lab.soak import (
     GROWTH,
+    LEVEL_WINDOWS,
     UNJUDGED,
     WARMUP_WINDOWS,
     Growth,
-    Sample,
-    Sampler,
     allowance,
     judge,
     judged,
+    levels,
 )
 
 MIB = 1 << 20
@@ -43,6 +44,7 @@ def build(
         "window_s": k6_soak.get("window_s"),
         "slo_ms": k6_soak.get("slo_ms"),
         "warmup_windows": WARMUP_WINDOWS,
+        "level_windows": LEVEL_WINDOWS,
         "windows": windows,
         "samples": [asdict(s) for s in samples],
         "events": events,
@@ -69,13 +71,14 @@ def describe(report: dict[str, Any]) -> str:
     if not report["events"]:
         lines.append("  the run ended before the forced CHECKPOINT and AOF rewrite")
     lines.append(
-        f"  memory after the warm-up ({report['warmup_windows']} windows), private "
-        f"(anonymous PSS), growth allowed {GROWTH:.0%}:"
+        f"  memory, private (anonymous PSS): the median of the last {LEVEL_WINDOWS} windows "
+        f"against that of the {LEVEL_WINDOWS} ending the warm-up "
+        f"({report['warmup_windows']} windows), growth allowed {GROWTH:.0%}:"
     )
     for row in report["memory"]:
-        v = Growth(**{k: row[k] for k in ("service", "base", "worst", "allowed", "note")})
+        v = Growth(**{k: row[k] for k in ("service", "base", "grew", "allowed", "note")})
         lines.append(
-            f"    {v.service:<22} {v.base / MIB:8.1f} MiB  grew {v.worst / MIB:+7.2f} MiB "
+            f"    {v.service:<22} {v.base / MIB:8.1f} MiB  grew {v.grew / MIB:+7.2f} MiB "
             f"(allowed {v.allowed / MIB:.2f}{', ' + v.note if v.note else ''})  "
             f"{'ok' if v.ok else 'GREW'}"
         )
@@ -92,18 +95,18 @@ def plot(report: dict[str, Any], path: Path) -> None:
     top.axhline(report["slo_ms"], color="#E24D42", linestyle="--", label="SLO")
     top.set_ylabel("p99 of valid signups (ms)")
     top.set_title(f"soak at {report['rate']}/s: p99 per window and memory per service")
-    samples = report["samples"][WARMUP_WINDOWS:]
-    if len(samples) > 1:
-        warm = samples[0]
-        colours = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]
-        for index, (name, base) in enumerate(sorted(warm["private"].items())):
-            if not judged(name) or base <= 0:
-                continue
-            points = [(s["at"] / 60, _share(name, base, warm, s)) for s in samples]
-            colour = colours[index % len(colours)]
-            bottom.plot([p[0] for p in points], [p[1] for p in points], label=name, color=colour)
-        bottom.axhline(100, color="#E24D42", linestyle="--", label="allowed")
-    bottom.set_ylabel("growth since the warm-up,\n% of what it may grow")
+    samples = [Sample(**sample) for sample in report["samples"]]
+    colours = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]
+    for index, name in enumerate(sorted(samples[-1].private if samples else {})):
+        found = levels(samples, name)
+        if not judged(name) or not found or found[0].private <= 0:
+            continue
+        base = found[0]
+        shares = [(lv.private - base.private) / allowance(name, base, lv) * 100 for lv in found]
+        colour = colours[index % len(colours)]
+        bottom.plot([lv.at / 60 for lv in found], shares, label=name, color=colour)
+    bottom.axhline(100, color="#E24D42", linestyle="--", label="allowed")
+    bottom.set_ylabel(f"memory level (median of {LEVEL_WINDOWS} windows)\nover its base, % allowed")
     bottom.set_xlabel("minutes")
     bottom.legend(fontsize="x-small", ncol=3)
     for axis in (top, bottom):
@@ -114,16 +117,6 @@ def plot(report: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-
-def _share(name: str, base: int, warm: dict[str, Any], sample: dict[str, Any]) -> float:
-    """A sample's growth over the warm-up as a share of the service's allowance at that time
-    (Redis's grows with the claims added so far)."""
-    added = None
-    if warm["claims"] is not None and sample["claims"] is not None:
-        added = sample["claims"] - warm["claims"]
-    growth = int(sample["private"].get(name, 0)) - base
-    return growth / allowance(name, base, added) * 100
 
 
 def write(summary: Path, report: dict[str, Any]) -> tuple[Path, Path]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lab import _k6, _rows, _soak_report, docker, soak, state
+from lab import _k6, _rows, _soak_report, _soak_sampler, docker, soak, state
 from lab.state import RUN_DIR, RunState
 from lab.topology import PHASES
 
@@ -180,7 +180,7 @@ def run(p: LoadTest, *, quiet: bool = False) -> int:
             native = soak.check_native(p.phase, p.state)
         except soak.SoakError as exc:
             raise UsageError(str(exc)) from None
-        sampler = soak.Sampler(
+        sampler = _soak_sampler.Sampler(
             native.pids(),
             soak.seconds(p.variables["DURATION"]),
             native.database_url,

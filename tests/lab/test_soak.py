@@ -1,21 +1,18 @@
-"""The soak's parts that need no running phase: its rate and arguments, how memory is read from
-real processes, the judgement, the k6 script's options, and the report. The whole soak runs
+"""The soak's parts that need no running phase: its rate and arguments, the judgement, the k6
+script's options, and the report (how it measures: test_soak_sampler.py). The whole soak runs
 against a real phase 3 in tests/phase3/test_soak.py."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from lab import _k6, _soak_report, loadtest, soak
-from lab.soak import JITTER, WARMUP_WINDOWS, Reading, Sample
+from lab import _k6, _soak_report, _soak_sampler, loadtest, soak
+from lab._soak_sampler import Sample
+from lab.soak import JITTER, LEVEL_WINDOWS, WARMUP_WINDOWS
 from lab.state import RunState
 
 MIB = 1 << 20
@@ -38,8 +35,8 @@ def samples(memory: dict[str, list[int]], claims: list[int] | None = None) -> li
 
 
 def flat(base: int, then: int) -> list[int]:
-    """`base` MiB until the warm-up ends, then `then` MiB."""
-    return [base] * (WARMUP_WINDOWS + 1) + [then] * 5
+    """`base` MiB until the base level is taken, then `then` MiB."""
+    return [base] * (WARMUP_WINDOWS + LEVEL_WINDOWS) + [then] * 5
 
 
 def test_growth_past_ten_percent_fails_and_below_passes() -> None:
@@ -47,7 +44,7 @@ def test_growth_past_ten_percent_fails_and_below_passes() -> None:
         v.service: v for v in soak.judge(samples({"app-1": flat(100, 112), "db": flat(100, 105)}))
     }
     assert not verdicts["app-1"].ok
-    assert verdicts["app-1"].worst == 12 * MIB
+    assert verdicts["app-1"].grew == 12 * MIB
     assert verdicts["db"].ok
 
 
@@ -58,51 +55,22 @@ def test_a_small_process_may_breathe_by_less_than_a_mebibyte() -> None:
     assert not soak.judge(bigger)[0].ok
 
 
+def test_one_windows_bulge_is_not_growth_but_a_raised_level_is() -> None:
+    base = [10] * (WARMUP_WINDOWS + LEVEL_WINDOWS)
+    [bulge] = soak.judge(samples({"app-1": [*base, 10, 10, 14, 10, 10]}))
+    assert bulge.ok
+    assert bulge.grew == 0
+    [raised] = soak.judge(samples({"app-1": [*base, 10, 10, 10, 14, 14]}))
+    assert not raised.ok
+    assert raised.grew == 4 * MIB
+
+
 def test_redis_may_grow_by_the_claims_the_run_adds() -> None:
-    claims = [0] * (WARMUP_WINDOWS + 1) + [1_000_000] * 5  # 21 MB of claims by design
+    claims = [0] * (WARMUP_WINDOWS + LEVEL_WINDOWS) + [1_000_000] * 5  # 20.4 MB by design
     grown = samples({"redis": flat(100, 125)}, claims)
     assert soak.judge(grown)[0].ok
     leaking = samples({"redis": flat(100, 140)}, claims)
     assert not soak.judge(leaking)[0].ok
-
-
-def breathing(level_mib: float) -> list[Reading]:
-    """A garbage-collected process's readings over one window: mostly `level_mib`, with a
-    collection's crest of 3 MiB above it caught in a quarter of them."""
-    crest = [0, 0, 3, 0] * (soak.READINGS // 4)
-    return [
-        Reading(
-            pids={"go-exporter": 7},
-            rss={"go-exporter": int((level_mib + c) * MIB)},
-            private={"go-exporter": int((level_mib + c) * MIB)},
-        )
-        for c in crest
-    ]
-
-
-def test_a_window_is_the_median_of_its_readings() -> None:
-    readings = breathing(6)
-    readings[-1].pids["go-exporter"] = 8  # restarted just before the window closed
-    sample = soak.window_sample(60.0, readings, claims=5)
-    assert sample.private == {"go-exporter": 6 * MIB}
-    assert sample.rss == {"go-exporter": 6 * MIB}
-    assert sample.pids == {"go-exporter": 8}
-    assert (sample.at, sample.claims) == (60.0, 5)
-
-
-def test_a_breathing_process_passes_and_a_rising_one_fails() -> None:
-    def run(levels: list[float]) -> list[Sample]:
-        return [soak.window_sample(float(i), breathing(v), None) for i, v in enumerate(levels)]
-
-    steady = [6.0] * (WARMUP_WINDOWS + 1) + [6.0] * 24
-    [verdict] = soak.judge(run(steady))
-    assert verdict.ok
-    assert verdict.worst == 0
-    # Its crests are 50 % above its level: one reading a window would have failed it.
-    rising = [6.0] * (WARMUP_WINDOWS + 1) + [6 + 0.1 * w for w in range(1, 25)]
-    [verdict] = soak.judge(run(rising))
-    assert not verdict.ok
-    assert verdict.worst == int(8.4 * MIB) - 6 * MIB
 
 
 def test_a_restarted_service_fails_and_prometheus_is_not_judged() -> None:
@@ -116,39 +84,6 @@ def test_a_restarted_service_fails_and_prometheus_is_not_judged() -> None:
 
 def test_a_run_too_short_for_a_warm_up_judges_nothing() -> None:
     assert soak.judge(samples({"app-1": [1] * WARMUP_WINDOWS})) == []
-
-
-FORKED = """
-import os, signal, sys, time
-block = bytes(range(256)) * (64 * 1024 * 1024 // 256)  # 64 MiB, every page written
-if os.fork() == 0:
-    time.sleep(120)
-    sys.exit(0)
-print("ready", flush=True)
-time.sleep(120)
-"""
-
-
-@pytest.fixture
-def forked() -> Iterator[int]:
-    """A process holding 64 MiB, forked once: both see the same pages until one writes."""
-    with subprocess.Popen(
-        [sys.executable, "-c", FORKED], stdout=subprocess.PIPE, text=True, start_new_session=True
-    ) as process:
-        try:
-            assert process.stdout is not None
-            assert process.stdout.readline().strip() == "ready"
-            yield process.pid
-        finally:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-
-
-def test_memory_of_a_forked_process_counts_shared_pages_once(forked: int) -> None:
-    rss, private = soak.memory_of(forked)
-    # RSS counts the 64 MiB in both processes; their proportional anonymous share, once.
-    assert rss > 120 * MIB
-    assert 60 * MIB < private < 90 * MIB
 
 
 def test_default_rate_is_seventy_percent_of_the_newest_bench(tmp_path: Path) -> None:
@@ -207,7 +142,7 @@ def test_the_script_has_a_p99_threshold_per_window() -> None:
         "3m0s",
     )
     windows = [t for t in options["thresholds"] if t.startswith("http_req_duration{kind:valid,")]
-    assert len(windows) == soak.WINDOWS
+    assert len(windows) == _soak_sampler.WINDOWS
     assert options["thresholds"]["http_req_duration{kind:valid,window:29}"] == ["p(99)<100"]
     assert "dropped_iterations" in options["thresholds"]
 
@@ -225,17 +160,3 @@ def test_the_report_fails_on_growth_and_draws_its_picture(tmp_path: Path) -> Non
     data, picture = _soak_report.write(summary, report)
     assert json.loads(data.read_text())["memory"][0]["ok"] is False
     assert picture.read_bytes().startswith(b"\x89PNG")
-
-
-def test_the_sampler_samples_every_window_and_reports_a_failed_event() -> None:
-    # 3 s: WINDOWS windows of READINGS readings each, as the full run's half hour has.
-    sampler = soak.Sampler({"this": os.getpid()}, 3.0, database_url=None, redis_url=None)
-    sampler.start()
-    sampler._thread.join(timeout=30)  # a 3-second run ends by itself
-    assert len(sampler.samples) == soak.WINDOWS + 1
-    assert [s.at for s in sampler.samples] == sorted(s.at for s in sampler.samples)
-    assert all(s.private["this"] > 0 and s.rss["this"] > 0 for s in sampler.samples)
-    # No database to checkpoint and no Redis: the one event tried is reported as failed.
-    [event] = sampler.events
-    assert event["event"] == "postgres CHECKPOINT"
-    assert event["outcome"].startswith("failed")
