@@ -258,12 +258,16 @@ def add_commands(
     here, so `logs` takes the same flags in both and `lab logs` can hand them on to Docker."""
     parsers = {}
     for name, (text, func) in commands.items():
-        parsers[name] = sub.add_parser(name, help=text)
+        # argparse lists a subcommand given any help, even SUPPRESS, as "==SUPPRESS==".
+        hidden = text == argparse.SUPPRESS
+        parsers[name] = sub.add_parser(name) if hidden else sub.add_parser(name, help=text)
         parsers[name].set_defaults(func=func)
         if name == "logs":
             parsers[name].add_argument("service", nargs="?")
             parsers[name].add_argument("-n", "--lines", type=int, default=20)
             parsers[name].add_argument("-f", "--follow", action="store_true")
+    shown = [name for name, (text, _) in commands.items() if text != argparse.SUPPRESS]
+    sub.metavar = "{" + ",".join(shown) + "}"
     return parsers
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lab import state
+from lab import cli, state
 from lab.cli import stop_native
 from lab.state import RunState, ServiceState
 
@@ -74,3 +74,11 @@ def test_leftovers_older_than_the_state_are_killed_newer_ones_are_not(
     assert stop_native(tmp_path) == "stopped (killed 1 leftover processes)"
     assert leftover.wait(timeout=5) == -9
     assert later.poll() is None, "started after the state was written: someone else's"
+
+
+def test_help_lists_the_commands_but_not_the_supervisors_own_entry() -> None:
+    text = cli.parser().format_help()
+    listed = {line.split()[0] for line in text.splitlines() if line.startswith("    ")}
+    assert {"up", "down", "clean", "status", "logs"} <= listed
+    assert "supervise" not in listed
+    assert "SUPPRESS" not in text
