@@ -27,10 +27,8 @@ def test_measures_both_layouts_and_leaves_redis_as_it_found_it(
     assert old > 57 > marginal > 0
     assert "0 of " in out  # no hash grew past the listpack limit
     # Claims lived through the API's and the writer's steps still cost memory once recorded.
-    lived_rss, lived_used = map(
-        float, re.findall(r"([\d.]+) bytes of RSS per claim \(([\d.]+)", out)[0]
-    )
-    assert lived_rss > 0
+    # (RSS is printed too, but whether the allocator had given pages back first is its call.)
+    _, lived_used = map(float, re.findall(r"([\d.]+) bytes of RSS per claim \(([\d.]+)", out)[0])
     assert lived_used > 0
     assert client.dbsize() == 0
     assert client.config_get("maxmemory")["maxmemory"] == maxmemory
