@@ -25,6 +25,7 @@ _HTML_ID = re.compile(r"<a\b[^>]*?\b(?:id|name)=\"([^\"]+)\"", re.IGNORECASE)
 # `... scale/<what>` for what tests/docs/_results.py derives from the scale model (the
 # evidence at each wall, and what its CPU per signup predicts): see PREDICTIONS in test_docs.
 _SCOPE = r"scale(?:/(?:predicted|machine|cores|sizing|load))?|(?:phase\d|http_ceiling)(?:/search)?"
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
 _MARKER = re.compile(rf"<!--\s*numbers from (\S+)(?:\s+({_SCOPE}))?\s*-->")
 
 
@@ -136,14 +137,35 @@ def marked_tables(path: Path) -> Iterator[Table]:
 
 def section(path: Path, heading: str) -> list[str]:
     """The lines under a `## heading` up to the next heading of the same or a higher level."""
-    out: list[str] = []
+    return [line.text for line in _section(prose(path), heading)]
+
+
+def _section(lines: Iterator[Line], heading: str) -> list[Line]:
+    out: list[Line] = []
     level = 0
-    for line in prose(path):
+    for line in lines:
         match = _HEADING.match(line.text)
         if match and level and len(match.group(1)) <= level:
             break
         if level:
-            out.append(line.text)
+            out.append(line)
         elif match and match.group(2).strip() == heading:
             level = len(match.group(1))
     return out
+
+
+def prose_numbers(path: Path, heading: str | None = None) -> list[tuple[int, str]]:
+    """(line, number) in the page's prose, or in one section's: not in code, tables, links'
+    targets, comments."""
+    lines = prose(path) if heading is None else iter(_section(prose(path), heading))
+    found = []
+    for line in lines:
+        text = line.text.strip()
+        if text.startswith(("|", "<!--")):
+            continue
+        text = re.sub(r"`[^`]*`", "", text)
+        text = re.sub(r"\]\([^)]*\)", "]", text)
+        text = re.sub(r"\[[^\]]*\.(?:json|md|png)\]", "", text)  # a file name as link text
+        text = re.sub(r"https?://\S+", "", text)
+        found += [(line.number, m.rstrip(",.")) for m in _NUMBER.findall(text)]
+    return found

@@ -176,5 +176,11 @@ def test_prose_numbers_skip_code_links_and_tables_and_find_the_rest(tmp_path: Pa
         "It held 1,682/s, see [results/2026-11-23-vm.json](results/x.json).\n"
         "`STEPS=700` and http://127.0.0.1:8080 are not quotes.\n| 917 | table |\n",
     )
-    assert [n for _, n in test_docs.prose_numbers(path)] == ["1,682"]
+    assert [n for _, n in _markdown.prose_numbers(path)] == ["1,682"]
     assert "1,682" not in test_docs.settings()
+
+
+def test_prose_numbers_of_one_section_stop_at_its_next_sibling(tmp_path: Path) -> None:
+    path = page(tmp_path, "## A\n1,234\n## B\n5,678\n### B.1\n91.5\n## C\n4,242\n")
+    assert _markdown.prose_numbers(path, "B") == [(4, "5,678"), (6, "91.5")]
+    assert _markdown.prose_numbers(path, "missing") == []

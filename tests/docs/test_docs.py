@@ -333,7 +333,6 @@ def test_metrics_page_covers_every_metric_panel_and_alert() -> None:
 
 # A number in a tutorial page's prose is either measured, and then comes from the run its
 # tables cite (`_results.quotable`), or one of these settings, each from where it is set.
-_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
 SETTINGS = {
     # the SLO (loadtests/lib/profiles.js): p95 < 100 ms, errors < 0.1 %, dropped < 1 %
     "95",
@@ -388,21 +387,6 @@ def settings() -> set[str]:
     return found
 
 
-def prose_numbers(page: Path) -> list[tuple[int, str]]:
-    """(line, number) in the page's prose: not in code, tables, links' targets, comments."""
-    found = []
-    for line in _markdown.prose(page):
-        text = line.text.strip()
-        if text.startswith(("|", "<!--")):
-            continue
-        text = re.sub(r"`[^`]*`", "", text)
-        text = re.sub(r"\]\([^)]*\)", "]", text)
-        text = re.sub(r"\[[^\]]*\.(?:json|md|png)\]", "", text)  # a file name as link text
-        text = re.sub(r"https?://\S+", "", text)
-        found += [(line.number, m.rstrip(",.")) for m in _NUMBER.findall(text)]
-    return found
-
-
 @pytest.mark.parametrize(
     "page", ["01-monolith.md", "02-replicas.md", "03-queue.md", "beyond-one-machine.md"]
 )
@@ -414,7 +398,7 @@ def test_numbers_in_the_prose_come_from_the_run_or_a_setting(page: Path | str) -
     allowed = _results.quotable(load_json((DOCS / runs[0]).resolve())) | settings()
     stray = [
         f"docs/{page}:{line}: {number}"
-        for line, number in prose_numbers(path)
+        for line, number in _markdown.prose_numbers(path)
         if number not in allowed and float(number.replace(",", "")) > 12
     ]
     assert not stray, "numbers neither in " + runs[0] + " nor a setting:\n" + "\n".join(stray)
