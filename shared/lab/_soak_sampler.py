@@ -26,7 +26,14 @@ import redis
 
 WINDOWS = 30
 READINGS = 12  # a window's memory readings: every 5 s in the full run
+# ...but no more than one a second: a reading walks /proc for every service's processes, and
+# a short soak's windows of a second or two would spend a core on it.
+MIN_GAP_S = 1.0
 CHECKPOINT_AT, AOF_REWRITE_AT = 0.4, 0.6
+
+
+def readings_per_window(window_s: float) -> int:
+    return max(1, min(READINGS, int(window_s / MIN_GAP_S)))
 
 
 class EventFailed(Exception):
@@ -65,7 +72,7 @@ class Reading:
 
 @dataclass
 class Sample:
-    """A window's memory: each service's median over the window's READINGS."""
+    """A window's memory: each service's median over the window's readings."""
 
     at: float  # seconds since the soak started, at the window's end
     pids: dict[str, int]  # at the window's end: a restart shows as a changed pid
@@ -127,8 +134,9 @@ class Sampler:
             plan.append((AOF_REWRITE_AT * self.duration_s, self._rewrite_aof))
         self.samples.append(window_sample(0.0, [self._read()], self._claims()))
         readings: list[Reading] = []
-        for tick in range(1, WINDOWS * READINGS + 1):
-            due = tick * window / READINGS
+        per_window = readings_per_window(window)
+        for tick in range(1, WINDOWS * per_window + 1):
+            due = tick * window / per_window
             while plan and plan[0][0] < due:
                 at, action = plan.pop(0)
                 if self._halt.wait(max(0.0, at - (time.monotonic() - started))):
@@ -139,7 +147,7 @@ class Sampler:
             if self._halt.wait(max(0.0, due - (time.monotonic() - started))):
                 return
             readings.append(self._read())
-            if tick % READINGS == 0:
+            if tick % per_window == 0:
                 at = time.monotonic() - started
                 self.samples.append(window_sample(at, readings, self._claims()))
                 readings = []

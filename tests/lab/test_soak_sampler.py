@@ -32,6 +32,11 @@ def breathing(level_mib: float) -> list[Reading]:
     ]
 
 
+@pytest.mark.parametrize(("window_s", "readings"), [(60, 12), (12, 12), (2, 2), (0.1, 1)])
+def test_readings_are_at_most_one_a_second(window_s: float, readings: int) -> None:
+    assert sampling.readings_per_window(window_s) == readings
+
+
 def test_a_window_is_the_median_of_its_readings() -> None:
     readings = breathing(6)
     readings[-1].pids["go-exporter"] = 8  # restarted just before the window closed
@@ -91,7 +96,7 @@ def test_memory_of_a_forked_process_counts_shared_pages_once(forked: int) -> Non
 
 
 def test_the_sampler_samples_every_window_and_reports_a_failed_event() -> None:
-    # 3 s: WINDOWS windows of READINGS readings each, as the full run's half hour has.
+    # 3 s: WINDOWS windows of a tenth of a second, one reading each.
     sampler = sampling.Sampler({"this": os.getpid()}, 3.0, database_url=None, redis_url=None)
     sampler.start()
     sampler._thread.join(timeout=30)  # a 3-second run ends by itself
