@@ -70,11 +70,17 @@ def describe(report: dict[str, Any]) -> str:
         )
     if not report["events"]:
         lines.append("  the run ended before the forced CHECKPOINT and AOF rewrite")
-    lines.append(
-        f"  memory, private (anonymous PSS): the median of the last {LEVEL_WINDOWS} windows "
-        f"against that of the {LEVEL_WINDOWS} ending the warm-up "
-        f"({report['warmup_windows']} windows), growth allowed {GROWTH:.0%}:"
-    )
+    if not report["memory"]:
+        lines.append(
+            f"  memory not judged: the run ended before "
+            f"{report['warmup_windows'] + 2 * LEVEL_WINDOWS} windows were sampled"
+        )
+    else:
+        lines.append(
+            f"  memory, private (anonymous PSS): levels (medians of {LEVEL_WINDOWS} windows) "
+            "against the base level\n  (the warm-up's last window and the two after it), "
+            f"growth allowed {GROWTH:.0%}; the level nearest its allowance:"
+        )
     for row in report["memory"]:
         v = Growth(**{k: row[k] for k in ("service", "base", "grew", "allowed", "note")})
         lines.append(
@@ -97,7 +103,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
     top.set_title(f"soak at {report['rate']}/s: p99 per window and memory per service")
     samples = [Sample(**sample) for sample in report["samples"]]
     colours = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]
-    for index, name in enumerate(sorted(samples[-1].private if samples else {})):
+    names = sorted({name for sample in samples for name in sample.private})
+    for index, name in enumerate(names):
         found = levels(samples, name)
         if not judged(name) or not found or found[0].private <= 0:
             continue

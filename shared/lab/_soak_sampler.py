@@ -1,5 +1,5 @@
-"""How the soak measures while k6 runs: every service's memory READINGS times a window, each
-window's median, and the two events it forces (a PostgreSQL CHECKPOINT at 40 % of the run, a
+"""How the soak measures while k6 runs: every service's memory up to READINGS times a window,
+each window's median, and the two events it forces (a PostgreSQL CHECKPOINT at 40 % of the run, a
 Redis AOF rewrite at 60 %), in a thread beside k6.
 
 A window's median, not one reading at its end: a garbage-collected process (the Go exporters)
@@ -75,7 +75,7 @@ class Sample:
     """A window's memory: each service's median over the window's readings."""
 
     at: float  # seconds since the soak started, at the window's end
-    pids: dict[str, int]  # at the window's end: a restart shows as a changed pid
+    pids: dict[str, int]  # at the window's end: a restart shows as a new or missing pid
     rss: dict[str, int]
     private: dict[str, int]
     claims: int | None  # rows inserted into users so far plus signups queued, when known
@@ -94,8 +94,8 @@ def window_sample(at: float, readings: list[Reading], claims: int | None) -> Sam
 
 
 class Sampler:
-    """Samples at the end of every window and forces the two events, in a thread of its own,
-    until the run ends or `stop()`."""
+    """Reads memory through every window, keeps each window's sample, and forces the two events,
+    in a thread of its own, until the run ends or `stop()`."""
 
     def __init__(
         self,

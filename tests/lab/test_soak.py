@@ -63,6 +63,10 @@ def test_one_windows_bulge_is_not_growth_but_a_raised_level_is() -> None:
     [raised] = soak.judge(samples({"app-1": [*base, 10, 10, 10, 14, 14]}))
     assert not raised.ok
     assert raised.grew == 4 * MIB
+    # Raised for three windows mid-run and back by the end: still growth past the allowance.
+    [came_back] = soak.judge(samples({"app-1": [*base, 10, 14, 14, 14, 10, 10, 10]}))
+    assert not came_back.ok
+    assert came_back.grew == 4 * MIB
 
 
 def test_redis_may_grow_by_the_claims_the_run_adds() -> None:
@@ -82,8 +86,19 @@ def test_a_restarted_service_fails_and_prometheus_is_not_judged() -> None:
     assert verdicts[0].note == "restarted during the soak"
 
 
-def test_a_run_too_short_for_a_warm_up_judges_nothing() -> None:
-    assert soak.judge(samples({"app-1": [1] * WARMUP_WINDOWS})) == []
+def test_a_service_restarted_during_the_warm_up_fails_too() -> None:
+    run = samples({"writer-1": flat(50, 50)})
+    for sample in run[2:]:
+        sample.pids["writer-1"] = 999
+    [verdict] = soak.judge(run)
+    assert not verdict.ok
+    assert verdict.note == "restarted during the soak"
+
+
+def test_a_run_too_short_for_a_base_and_a_later_level_judges_nothing() -> None:
+    enough = WARMUP_WINDOWS + 2 * LEVEL_WINDOWS
+    assert soak.judge(samples({"app-1": [1] * (enough - 1)})) == []
+    assert [v.service for v in soak.judge(samples({"app-1": [1] * enough}))] == ["app-1"]
 
 
 def test_default_rate_is_seventy_percent_of_the_newest_bench(tmp_path: Path) -> None:

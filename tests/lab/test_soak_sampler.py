@@ -59,7 +59,7 @@ def test_a_breathing_process_passes_and_a_rising_one_fails() -> None:
     rising = [6.0] * (WARMUP_WINDOWS + 1) + [6 + 0.1 * w for w in range(1, 25)]
     [verdict] = judge(run(rising))
     assert not verdict.ok
-    assert verdict.grew == int(8.3 * MIB) - int(6.1 * MIB)  # minutes 28 to 30 over 5 to 7
+    assert verdict.grew == int(8.3 * MIB) - int(6.1 * MIB)  # samples 27 to 29 over 5 to 7
 
 
 FORKED = """
@@ -95,11 +95,24 @@ def test_memory_of_a_forked_process_counts_shared_pages_once(forked: int) -> Non
     assert 60 * MIB < private < 90 * MIB
 
 
-def test_the_sampler_samples_every_window_and_reports_a_failed_event() -> None:
-    # 3 s: WINDOWS windows of a tenth of a second, one reading each.
+def test_the_sampler_samples_every_window_and_reports_a_failed_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 3 s: WINDOWS windows of a tenth of a second, READINGS readings each when the gap allows.
+    monkeypatch.setattr(sampling, "MIN_GAP_S", 0.001)
     sampler = sampling.Sampler({"this": os.getpid()}, 3.0, database_url=None, redis_url=None)
+    reads = 0
+    read = sampler._read
+
+    def counted() -> Reading:
+        nonlocal reads
+        reads += 1
+        return read()
+
+    monkeypatch.setattr(sampler, "_read", counted)
     sampler.start()
     sampler._thread.join(timeout=30)  # a 3-second run ends by itself
+    assert reads == 1 + sampling.WINDOWS * sampling.READINGS
     assert len(sampler.samples) == sampling.WINDOWS + 1
     assert [s.at for s in sampler.samples] == sorted(s.at for s in sampler.samples)
     assert all(s.private["this"] > 0 and s.rss["this"] > 0 for s in sampler.samples)
