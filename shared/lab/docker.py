@@ -266,8 +266,9 @@ def add_commands(
             parsers[name].add_argument("service", nargs="?")
             parsers[name].add_argument("-n", "--lines", type=int, default=20)
             parsers[name].add_argument("-f", "--follow", action="store_true")
-    shown = [name for name, (text, _) in commands.items() if text != argparse.SUPPRESS]
-    sub.metavar = "{" + ",".join(shown) + "}"
+    # Named, so that the usage line does not list the hidden ones either (argparse's own
+    # errors already call the argument "command", its dest).
+    sub.metavar = "command"
     return parsers
 
 
