@@ -79,6 +79,22 @@ def alive(pid: int) -> bool:
         return False
 
 
+def evidence(stack: Stack, odd: list[Outcome], lines: int = 20) -> str:
+    """For an assertion's message: the unexpected answers, and what nginx and the apps logged
+    about them. A rare failure of a fault test is only worth its run if it explains itself."""
+    told = [f"{o.status} {o.body!r} {o.error or ''}" for o in odd[:5]]
+    for log in sorted((stack.ctx.run_dir / "logs").glob("*.log")):
+        if not log.name.startswith(("nginx.", "app")):
+            continue
+        found = [
+            line
+            for line in log.read_text(errors="replace").splitlines()
+            if any(word in line for word in ("[error]", "[warn]", "Exception", "unhandled"))
+        ]
+        told += [f"{log.name}: {line}" for line in found[-lines:]]
+    return "\n".join(told)
+
+
 def statuses(outcomes: list[Outcome]) -> dict[int | None, int]:
     counts: dict[int | None, int] = {}
     for outcome in outcomes:
