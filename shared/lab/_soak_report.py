@@ -139,6 +139,9 @@ def finish(summary: Path, sampler: Sampler, code: int) -> int:
     A soak that k6 passed fails (k6's "thresholds crossed") when memory grew or an event
     failed."""
     k6_soak = json.loads(summary.read_text()).get("lab", {}).get("soak", {})
+    if not k6_soak.get("windows"):  # k6 stopped before its first window (its setup failed)
+        print("soak: k6 recorded no windows, so there is nothing to judge", file=sys.stderr)
+        return code or _k6.THRESHOLDS_CROSSED
     report = build(k6_soak, sampler.samples, sampler.events)
     data, picture = write(summary, report)
     print(describe(report), end="")

@@ -175,3 +175,12 @@ def test_the_report_fails_on_growth_and_draws_its_picture(tmp_path: Path) -> Non
     data, picture = _soak_report.write(summary, report)
     assert json.loads(data.read_text())["memory"][0]["ok"] is False
     assert picture.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_soak_whose_k6_recorded_no_window_fails_without_a_report(tmp_path: Path) -> None:
+    summary = tmp_path / "x-soak-phase3.json"
+    summary.write_text(json.dumps({"lab": {"scenario": "soak"}}))
+    sampler = _soak_sampler.Sampler({}, 30.0, database_url=None, redis_url=None)
+    assert _soak_report.finish(summary, sampler, 0) == _k6.THRESHOLDS_CROSSED
+    assert _soak_report.finish(summary, sampler, 107) == 107
+    assert not summary.with_suffix(".soak.json").exists()
