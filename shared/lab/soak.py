@@ -112,13 +112,12 @@ class Level:
 
     at: float  # seconds since the start, at the last of the windows
     private: int
-    claims: int | None  # the claims in the middle of the windows, when known
+    claims: int | None  # the median of the windows' claims, of those known
 
 
 def levels(samples: list[Sample], service: str) -> list[Level]:
-    """The service's level at every window from the first one after the warm-up on, each over
-    that window and the LEVEL_WINDOWS - 1 before it. The first, over the warm-up's last window
-    and the two after it, is the base the others are judged against."""
+    """The service's levels, each over one window and the LEVEL_WINDOWS - 1 before it, from
+    the base (the warm-up's last window and the two after it) to the end of the run."""
     found = []
     for end in range(WARMUP_WINDOWS + LEVEL_WINDOWS, len(samples) + 1):
         group = samples[end - LEVEL_WINDOWS : end]

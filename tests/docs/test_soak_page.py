@@ -66,6 +66,8 @@ def settings() -> set[str]:
     return {
         str(sampling.WINDOWS),
         str(soak.WARMUP_WINDOWS),
+        str(soak.LEVEL_WINDOWS),
+        str(soak.WARMUP_WINDOWS + soak.LEVEL_WINDOWS - 1),  # the base's last minute
         str(sampling.READINGS),
         f"{soak.GROWTH:.0%}".rstrip("%"),
         f"{soak.SHARE:.0%}".rstrip("%"),
