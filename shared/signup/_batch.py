@@ -11,8 +11,12 @@ from signup._insert import Row
 
 log = logging.getLogger("signup.writer")
 Entry = tuple[bytes, dict[bytes, bytes]]
-# The fields the API's accept script writes, as their names and as the bytes Redis returns.
-_FIELDS = tuple((name, name.encode()) for name in _stream.FIELDS)
+# The entry fields the API's accept script writes, by name from _stream.FIELDS (a KeyError at
+# import if one is gone), as the bytes Redis returns.
+_KEYS = {name: name.encode() for name in _stream.FIELDS}
+_EMAIL, _FIRST_NAME, _LAST_NAME, _ACCEPTED_AT = (
+    _KEYS[name] for name in ("email", "first_name", "last_name", "accepted_at")
+)
 
 # Marks the claims recorded, sets malformed entries aside, then XACKs and XDELs the batch: one
 # atomic step, as a MULTI would be. allow-oom: when Redis is full it refuses writes, yet this
@@ -66,13 +70,12 @@ def parse(entries: list[Entry]) -> Batch:
         if not fields:  # pending, but its data was deleted already: only the XACK is left
             continue
         try:
-            entry = {name: fields[key].decode() for name, key in _FIELDS}
-            email = entry["email"]
+            email = fields[_EMAIL].decode()
             row = (
                 email,
-                entry["first_name"],
-                entry["last_name"],
-                datetime.fromisoformat(entry["accepted_at"]),
+                fields[_FIRST_NAME].decode(),
+                fields[_LAST_NAME].decode(),
+                datetime.fromisoformat(fields[_ACCEPTED_AT].decode()),
             )
         except (KeyError, UnicodeDecodeError, ValueError):
             log.error("malformed stream entry %s moved to the dead-letter stream", entry_id)
