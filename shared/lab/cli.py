@@ -276,6 +276,7 @@ def parser() -> argparse.ArgumentParser:
     for name in ("up", "supervise"):
         parsers[name].add_argument("phase", choices=sorted(PHASES))
     parsers["supervise"].add_argument("--notify-fd", type=int, default=None)
+    docker.logs_options(parsers["logs"])
     return top
 
 

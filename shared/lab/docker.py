@@ -254,22 +254,25 @@ Command = Callable[[argparse.Namespace], int]
 def add_commands(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], **commands: tuple[str, Command]
 ) -> dict[str, argparse.ArgumentParser]:
-    """Subcommands (name=(help, handler)), in the order given. Both runtimes' CLIs build theirs
-    here, so `logs` takes the same flags in both and `lab logs` can hand them on to Docker."""
+    """Subcommands (name=(help, handler)), in the order given; both runtimes' CLIs build theirs
+    here."""
     parsers = {}
     for name, (text, func) in commands.items():
         # argparse lists a subcommand given any help, even SUPPRESS, as "==SUPPRESS==".
         hidden = text == argparse.SUPPRESS
         parsers[name] = sub.add_parser(name) if hidden else sub.add_parser(name, help=text)
         parsers[name].set_defaults(func=func)
-        if name == "logs":
-            parsers[name].add_argument("service", nargs="?")
-            parsers[name].add_argument("-n", "--lines", type=int, default=20)
-            parsers[name].add_argument("-f", "--follow", action="store_true")
     # Named, so that the usage line does not list the hidden ones either (argparse's own
     # errors already call the argument "command", its dest).
     sub.metavar = "command"
     return parsers
+
+
+def logs_options(logs: argparse.ArgumentParser) -> None:
+    """`logs`' arguments, the same in both CLIs, so `lab logs` can hand them on to Docker."""
+    logs.add_argument("service", nargs="?")
+    logs.add_argument("-n", "--lines", type=int, default=20)
+    logs.add_argument("-f", "--follow", action="store_true")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -280,6 +283,7 @@ def parser() -> argparse.ArgumentParser:
         logs=("the last lines of each container's log", cmd_logs),
         down=("docker compose down for every phase", cmd_down),
     )
+    logs_options(parsers["logs"])
     parsers["down"].add_argument(
         "--volumes", action="store_true", help="also delete the data (clean)"
     )
