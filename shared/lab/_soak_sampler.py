@@ -40,12 +40,25 @@ class EventFailed(Exception):
     """A forced event that did not complete; its message is the event's outcome."""
 
 
-def memory_of(pid: int) -> tuple[int, int]:
+def process_tree() -> dict[int, list[int]]:
+    """Every process's children, from one walk over /proc (psutil's `children()` walks it
+    again on each call, once per service and reading)."""
+    tree: dict[int, list[int]] = {}
+    for process in psutil.process_iter(["ppid"]):
+        tree.setdefault(process.info["ppid"], []).append(process.pid)
+    return tree
+
+
+def memory_of(pid: int, tree: dict[int, list[int]] | None = None) -> tuple[int, int]:
     """(RSS, anonymous PSS) in bytes of a process and all its descendants."""
-    root = psutil.Process(pid)
+    tree = process_tree() if tree is None else tree
+    psutil.Process(pid)  # gone: psutil.NoSuchProcess, as for a service that stopped
     rss = private = 0
-    for process in [root, *root.children(recursive=True)]:
+    family = [pid]
+    for member in family:
+        family += tree.get(member, [])
         with contextlib.suppress(psutil.Error):
+            process = psutil.Process(member)
             rss += process.memory_info().rss
             private += _pss_anon(process)
     return rss, private
@@ -158,9 +171,10 @@ class Sampler:
 
     def _read(self) -> Reading:
         reading = Reading({}, {}, {})
+        tree = process_tree()
         for name, pid in self.services.items():
             with contextlib.suppress(psutil.Error):
-                reading.rss[name], reading.private[name] = memory_of(pid)
+                reading.rss[name], reading.private[name] = memory_of(pid, tree)
                 reading.pids[name] = pid
         return reading
 
