@@ -6,9 +6,20 @@ GUNICORN_BIND (default 0.0.0.0:8000), GUNICORN_WORKERS (default 1), GUNICORN_GRA
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
-from prometheus_client import multiprocess
+# Before prometheus_client is imported: it picks its value storage once, at import, from this
+# variable, and the workers inherit the master's choice. Imported first, every worker would
+# count in its own memory and /metrics (which reads the directory) would be empty. The image
+# starts gunicorn without the variable, so this default is what runs under Docker.
+_metrics_dir = Path(
+    os.environ.setdefault(
+        "PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / "signup-metrics")
+    )
+)
+
+from prometheus_client import multiprocess  # noqa: E402
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "1"))
@@ -24,12 +35,10 @@ accesslog = None
 control_socket_disable = True
 wsgi_app = "signup.app:create_app()"
 
-# Metrics from every worker go to files in one directory, summed on scrape. The directory
-# must be empty when the master starts, or counters of a previous run would be added in.
-_metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/signup-metrics"))  # noqa: S108
-
 
 def on_starting(server: object) -> None:
+    # Metrics from every worker go to files in one directory, summed on scrape. It must be
+    # empty when the master starts, or counters of a previous run would be added in.
     shutil.rmtree(_metrics_dir, ignore_errors=True)
     _metrics_dir.mkdir(parents=True)
 

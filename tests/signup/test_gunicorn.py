@@ -113,6 +113,35 @@ def test_metrics_are_summed_over_workers(gunicorn: ServerProcess, tmp_path: Path
     assert not [name for name in samples if name.startswith(("signup_writer_", "signup_queue_d"))]
 
 
+def test_metrics_without_the_variable_as_the_image_starts_gunicorn(tmp_path: Path) -> None:
+    """shared/Dockerfile's CMD: gunicorn and its config, no PROMETHEUS_MULTIPROC_DIR. The
+    config must choose the folder before prometheus_client is imported, or every worker
+    counts in its own memory and the scrape, which reads the folder, is empty."""
+    port = free_port()
+    env = child_env(
+        SIGNUP_STORE="none",
+        GUNICORN_WORKERS=str(WORKERS),
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        TMPDIR=str(tmp_path),  # where the config's default folder goes, private to this test
+    )
+    assert "PROMETHEUS_MULTIPROC_DIR" not in env
+    server = ServerProcess(
+        [str(VENV_BIN / "gunicorn"), "-c", "python:signup.gunicorn_conf"],
+        check=lambda: http_ok(f"http://127.0.0.1:{port}/healthz"),
+        port=port,
+        log_file=tmp_path / "gunicorn.log",
+        env=env,
+    ).start()
+    try:
+        body = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
+        assert asyncio.run(post_all(base(server), [body] * 8, concurrency=8)) == [201] * 8
+        samples = scrape(base(server))
+    finally:
+        server.stop()
+    assert samples['signup_requests_total{status_code="201"}'] == 8
+    assert list((tmp_path / "signup-metrics").glob("counter_*.db")), "no worker wrote a file"
+
+
 def test_dead_worker_stops_counting_in_live_gauges(gunicorn: ServerProcess) -> None:
     url = base(gunicorn)
     wait_until(lambda: scrape(url).get("database_connections_max") == WORKERS * POOL_MAX)
