@@ -31,8 +31,18 @@ class Settings:
     # this long lets the next request start a fresh attempt, so recovery after a database
     # restart takes seconds instead of the minute the doubling would reach.
     pool_reconnect_timeout: float = 5.0
-    # Requests allowed to queue for a connection per worker before the next one gets a 503.
-    pool_max_waiting: int = 64
+    # Shedding by time (signup._shedding): once the oldest request waiting for a connection
+    # has waited the target for a whole interval while the queue kept growing, a signup that
+    # can expect to wait the target or more is refused with a 503. Both come from the SLO (p95
+    # under 100 ms): served requests wait about the target, half of it, leaving the rest to
+    # the query and the app; a queue must stand for twice the SLO before it counts as an
+    # overload, so a stall shorter than target plus interval costs latency, not errors.
+    # None (SIGNUP_POOL_WAIT_TARGET_MS=off) never refuses by time.
+    pool_wait_target_ms: int | None = 50
+    pool_wait_interval_ms: int = 200
+    # A memory guard, far above any queue the wait target lets form: a worker with this many
+    # requests waiting for a connection refuses the next at once. 0: no limit.
+    pool_max_waiting: int = 2000
     # psycopg prepares a statement after it ran this many times on a connection. PgBouncer in
     # transaction mode (Debian ships 1.18) cannot keep prepared statements, so phase 2 and 3
     # switch this off with SIGNUP_PREPARE_THRESHOLD=none.
@@ -66,8 +76,16 @@ class Settings:
             pool_reconnect_timeout=r.number(
                 "SIGNUP_POOL_RECONNECT_TIMEOUT", d.pool_reconnect_timeout, minimum=0.1
             ),
+            pool_wait_target_ms=r.optional_integer(
+                "SIGNUP_POOL_WAIT_TARGET_MS", d.pool_wait_target_ms, minimum=1
+            ),
+            pool_wait_interval_ms=r.integer(
+                "SIGNUP_POOL_WAIT_INTERVAL_MS", d.pool_wait_interval_ms, minimum=10
+            ),
             pool_max_waiting=r.integer("SIGNUP_POOL_MAX_WAITING", d.pool_max_waiting, 0),
-            prepare_threshold=r.optional_integer("SIGNUP_PREPARE_THRESHOLD", 5, minimum=0),
+            prepare_threshold=r.optional_integer(
+                "SIGNUP_PREPARE_THRESHOLD", d.prepare_threshold, minimum=0
+            ),
             max_body_bytes=r.integer("SIGNUP_MAX_BODY_BYTES", d.max_body_bytes, minimum=256),
             redis_url=r.text("SIGNUP_REDIS_URL", ""),
             stream=r.text("SIGNUP_STREAM", d.stream),
@@ -89,6 +107,13 @@ class Settings:
             raise SettingsError(
                 f"SIGNUP_POOL_MIN={settings.pool_min} is larger than "
                 f"SIGNUP_POOL_MAX={settings.pool_max}"
+            )
+        target = settings.pool_wait_target_ms
+        if target is not None and target >= settings.pool_timeout * 1000:
+            # Every waiter would time out (a 500) before one could be refused (a 503).
+            raise SettingsError(
+                f"SIGNUP_POOL_WAIT_TARGET_MS={target} must be below "
+                f"SIGNUP_POOL_TIMEOUT={settings.pool_timeout:g} s"
             )
         if settings.store == "postgres" and not settings.database_url:
             raise SettingsError("SIGNUP_DATABASE_URL is required when SIGNUP_STORE=postgres")
@@ -133,11 +158,12 @@ class _Reader:
         value = self._get(name, default, float, "a number")
         return self._bounded(name, value, minimum, None)
 
-    def optional_integer(self, name: str, default: int, minimum: int) -> int | None:
+    def optional_integer(self, name: str, default: int | None, minimum: int) -> int | None:
         raw = self._env.get(name, "").strip().lower()
         if raw in ("none", "off", "disabled"):
             return None
-        return self.integer(name, default, minimum)
+        value = self._get(name, default, int, "an integer, or off")
+        return None if value is None else self._bounded(name, value, minimum, None)
 
     @staticmethod
     def _bounded(name: str, value: _T, minimum: float, maximum: float | None) -> _T:

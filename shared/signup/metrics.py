@@ -46,6 +46,10 @@ ERROR_TYPES = (
     "queue_full",
 )
 POOL_STATES = ("in_use", "idle", "open")
+# Why a signup was shed, each named after the setting that drew the line: the wait it could
+# expect was over SIGNUP_POOL_WAIT_TARGET_MS while the queue stood, or SIGNUP_POOL_MAX_WAITING
+# requests already waited (the memory guard).
+SHED_REASONS = ("wait_target", "max_waiting")
 
 # --- golden signals -------------------------------------------------------------------------
 REQUEST_DURATION = Histogram(
@@ -95,6 +99,21 @@ POOL_WAIT = Histogram(
     "database_pool_wait_seconds",
     "Time a request waited to get a pool connection",
     buckets=DB_BUCKETS,
+)
+POOL_OLDEST_WAIT = Gauge(
+    "database_pool_oldest_wait_seconds",
+    "Longest any request had waited for a pool connection over the last sample, worst worker",
+    multiprocess_mode="livemax",
+)
+POOL_WAIT_TARGET = Gauge(
+    "database_pool_wait_target_seconds",
+    "Configured wait target above which a standing pool queue sheds signups (0: off)",
+    multiprocess_mode="livemax",
+)
+SHED = Counter(
+    "signup_shed_total",
+    "Signups refused on purpose with 503 and Retry-After before queueing, by reason",
+    ["reason"],
 )
 QUEUE_BACKLOG_SEEN = Gauge(
     "signup_queue_backlog_seen",
@@ -213,6 +232,8 @@ def precreate_request_series() -> None:
         VALIDATION_ERRORS.labels(field)
     for state in POOL_STATES:
         DB_CONNECTIONS.labels(state)
+    for reason in SHED_REASONS:
+        SHED.labels(reason)
     DB_QUERY_DURATION.labels("insert_user")
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
+import httpx
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
 from signup.app import create_app
@@ -128,3 +131,59 @@ def test_metrics_count_outcomes(client: TestClient) -> None:
     assert sample('signup_requests_total{status_code="201"}') == before_201 + 1
     assert sample('signup_validation_errors_total{field="email"}') == before_val + 1
     assert sample("database_connections_max") == 4
+
+
+def shed_total() -> float:
+    value = REGISTRY.get_sample_value("signup_shed_total", {"reason": "wait_target"})
+    return value or 0.0
+
+
+def test_a_stalled_database_is_a_json_503_with_retry_after_until_it_ends(
+    clean_users: str,
+) -> None:
+    """The app over a database stalled by a held lock: once the queue for its two pooled
+    connections has stood, a signup is answered 503 while the lock is still held (so it did
+    not wait for it); once it is released, the queued ones get their 201 and so do new ones."""
+    settings = Settings(
+        database_url=clean_users,
+        pool_min=2,
+        pool_max=2,
+        pool_wait_target_ms=20,
+        pool_wait_interval_ms=50,
+    )
+    app = create_app(settings)
+    before = shed_total()
+
+    async def post(client: httpx.AsyncClient, email: str) -> httpx.Response:
+        return await client.post("/signup", json={**VALID, "email": email})
+
+    async def run() -> tuple[httpx.Response, list[httpx.Response], httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://app") as client,
+        ):
+            with psycopg.connect(clean_users) as blocker:
+                blocker.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+                queued: list[asyncio.Task[httpx.Response]] = []
+                for i in range(500):  # a bound: the queue stands after about 70 ms
+                    queued.append(asyncio.create_task(post(client, f"q{i}@example.com")))
+                    done, _ = await asyncio.wait(queued, timeout=0.01)
+                    if done:  # nothing can be served while the lock is held
+                        (refused,) = done
+                        queued.remove(refused)
+                        break
+                else:
+                    raise AssertionError("no signup was refused while the database stalled")
+                blocker.rollback()
+            served = list(await asyncio.gather(*queued))
+            return refused.result(), served, await post(client, "after@example.com")
+
+    refused, served, after = asyncio.run(run())
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json() == {"error": "too many signups right now, retry later"}
+    assert shed_total() == before + 1
+    assert {r.status_code for r in served} == {201}
+    assert after.status_code == 201
+    assert len(rows(clean_users)) == len(served) + 1

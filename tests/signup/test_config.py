@@ -13,6 +13,9 @@ def test_defaults() -> None:
     assert settings.max_body_bytes == 64 * 1024
     assert (settings.pool_min, settings.pool_max) == (2, 10)
     assert settings.prepare_threshold == 5
+    # Shedding by time, with the count only as a memory guard far above it.
+    assert (settings.pool_wait_target_ms, settings.pool_wait_interval_ms) == (50, 200)
+    assert settings.pool_max_waiting == 2000
 
 
 def test_reads_every_kind_of_value() -> None:
@@ -55,6 +58,11 @@ def test_empty_values_mean_default() -> None:
         ({"SIGNUP_DATABASE_URL": ""}, "SIGNUP_DATABASE_URL"),
         ({"SIGNUP_STORE": "queue"}, "SIGNUP_REDIS_URL"),
         ({"SIGNUP_STORE": "queue", "SIGNUP_REDIS_URL": "http://x"}, "SIGNUP_REDIS_URL"),
+        ({"SIGNUP_POOL_WAIT_TARGET_MS": "0"}, "SIGNUP_POOL_WAIT_TARGET_MS"),
+        ({"SIGNUP_POOL_WAIT_TARGET_MS": "soon"}, "SIGNUP_POOL_WAIT_TARGET_MS"),
+        ({"SIGNUP_POOL_WAIT_TARGET_MS": "5000"}, "SIGNUP_POOL_WAIT_TARGET_MS"),
+        ({"SIGNUP_POOL_WAIT_INTERVAL_MS": "5"}, "SIGNUP_POOL_WAIT_INTERVAL_MS"),
+        ({"SIGNUP_POOL_MAX_WAITING": "-1"}, "SIGNUP_POOL_MAX_WAITING"),
         ({"SIGNUP_WRITER_BATCH_SIZE": "100000"}, "SIGNUP_WRITER_BATCH_SIZE"),
         ({"SIGNUP_WRITER_METRICS_PORT": "70000"}, "SIGNUP_WRITER_METRICS_PORT"),
     ],
@@ -66,3 +74,17 @@ def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> Non
 
 def test_no_database_needed_without_persistence() -> None:
     assert Settings.from_env({"SIGNUP_STORE": "none"}).store == "none"
+
+
+@pytest.mark.parametrize("off", ["off", "none", "OFF"])
+def test_shedding_by_time_can_be_switched_off(off: str) -> None:
+    settings = Settings.from_env({**DB, "SIGNUP_POOL_WAIT_TARGET_MS": off})
+    assert settings.pool_wait_target_ms is None
+
+
+def test_the_wait_target_must_leave_room_before_the_pool_timeout() -> None:
+    env = {**DB, "SIGNUP_POOL_TIMEOUT": "0.5", "SIGNUP_POOL_WAIT_TARGET_MS": "400"}
+    assert Settings.from_env(env).pool_wait_target_ms == 400
+    too_late = r"SIGNUP_POOL_WAIT_TARGET_MS=500 .*SIGNUP_POOL_TIMEOUT"
+    with pytest.raises(SettingsError, match=too_late):
+        Settings.from_env({**env, "SIGNUP_POOL_WAIT_TARGET_MS": "500"})

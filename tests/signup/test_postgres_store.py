@@ -1,5 +1,6 @@
-"""Phases 1 and 2's store through a real PgBouncer (transaction pooling, as phase 2 runs it) to
-the session's real PostgreSQL: what the app's pool does when PgBouncer restarts under it."""
+"""Phases 1 and 2's store against the session's real PostgreSQL, directly (phase 1) and through
+a real PgBouncer (transaction pooling, as phase 2 runs it): what the app's pool does when
+PgBouncer restarts under it, and when the database stalls."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from lab._proc import ServerProcess
 from signup.config import Settings
-from signup.stores import StoreUnavailable
+from signup.stores import Overloaded, StoreUnavailable
 from signup.stores.postgres import PostgresStore
 from signup.validation import SignupRequest
 from tests._pgbouncer import pgbouncer
@@ -25,7 +27,7 @@ def bouncer(clean_users: str) -> Iterator[tuple[ServerProcess, str]]:
         yield process, f"postgresql://anyone@127.0.0.1:{port}/signup"
 
 
-def store_for(url: str) -> PostgresStore:
+def store_for(url: str, wait_target_ms: int = 50, wait_interval_ms: int = 200) -> PostgresStore:
     return PostgresStore(
         Settings(
             store="postgres",
@@ -33,6 +35,8 @@ def store_for(url: str) -> PostgresStore:
             pool_min=POOL,
             pool_max=POOL,
             prepare_threshold=None,  # transaction pooling keeps no prepared statements
+            pool_wait_target_ms=wait_target_ms,
+            pool_wait_interval_ms=wait_interval_ms,
         )
     )
 
@@ -105,6 +109,71 @@ def test_an_insert_whose_answer_was_lost_is_not_sent_again(
     [outcome] = asyncio.run(run())
     assert isinstance(outcome, StoreUnavailable)
     assert emails_stored(clean_users) == set()
+
+
+@pytest.fixture(params=["direct", "pgbouncer"])
+def entry(request: pytest.FixtureRequest, clean_users: str) -> Iterator[str]:
+    """Where the app's pool connects: PostgreSQL itself (phase 1) or PgBouncer (phase 2)."""
+    if request.param == "direct":
+        yield clean_users
+        return
+    with pgbouncer(clean_users, POOL) as (_process, port):
+        yield f"postgresql://anyone@127.0.0.1:{port}/signup"
+
+
+def test_a_stalled_database_sheds_signups_at_once_and_stops_when_it_ends(
+    entry: str, clean_users: str
+) -> None:
+    """A held lock stalls every INSERT: the pool's connections are stuck, later signups queue
+    for one. Once that queue has stood, the next signup is refused before it queues (a 503
+    while the database is still stalled, so it cannot have waited for it); when the stall
+    ends, every queued signup is served and new ones are accepted again."""
+    # A short target and interval (the defaults are 50 and 200 ms) so the queue stands soon.
+    store = store_for(entry, wait_target_ms=20, wait_interval_ms=50)
+
+    async def run() -> tuple[list[object], Overloaded, list[dict[str, object]]]:
+        await store.open()
+        try:
+            await store._pool.wait(timeout=10)
+            with psycopg.connect(clean_users) as blocker:
+                blocker.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+                queued: list[asyncio.Task[dict[str, object]]] = []
+                refused: Overloaded | None = None
+                for i in range(500):  # a bound: the queue stands after about 70 ms
+                    queued.append(asyncio.create_task(store.create(signup(f"s{i}@example.com"))))
+                    done, _ = await asyncio.wait(queued, timeout=0.01)
+                    for task in done:  # nothing is served while the lock is held
+                        queued.remove(task)
+                        error = task.exception()
+                        assert isinstance(error, Overloaded), error
+                        refused = error
+                    if refused is not None:
+                        break
+                assert refused is not None, "no signup was refused while the database stalled"
+                assert store._queue.shedding
+                blocker.rollback()  # the stall ends
+            served: list[object] = list(await asyncio.gather(*queued, return_exceptions=True))
+            store.sample_metrics()  # what the dashboard would read the next second
+            after = [await store.create(signup(f"after{i}@example.com")) for i in range(3)]
+            return served, refused, after
+        finally:
+            await store.close()
+
+    shed_before = sample("signup_shed_total", reason="wait_target")
+    served, refused, after = asyncio.run(run())
+    assert refused.retry_after == 1
+    assert sample("signup_shed_total", reason="wait_target") == shed_before + 1
+    # Refused only once the oldest had waited the target (20 ms) for an interval (50 ms).
+    assert sample("database_pool_oldest_wait_seconds") >= 0.070
+    assert sample("database_pool_wait_target_seconds") == 0.020
+    assert [s for s in served if not isinstance(s, dict)] == []  # each queued one got its row
+    assert not store._queue.shedding
+    assert len(after) == 3
+    assert len(emails_stored(clean_users)) == len(served) + 3
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 BACKENDS = "SELECT pid FROM pg_stat_activity"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import select
 import time
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from psycopg import errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout, TooManyRequests
 
 from signup import metrics
+from signup._shedding import WaitPolicy
 from signup.config import Settings
 from signup.stores.base import DuplicateEmail, Outcome, Overloaded, Status, StoreUnavailable
 from signup.validation import SignupRequest
@@ -46,13 +48,18 @@ class PostgresStore:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        target = settings.pool_wait_target_ms
+        # Every request that waits for a connection is tracked here, signups or not: they all
+        # make the queue. Only signups are refused by it (see create).
+        self._queue = WaitPolicy(
+            None if target is None else target / 1000, settings.pool_wait_interval_ms / 1000
+        )
         self._pool = AsyncConnectionPool(
             settings.database_url,
             min_size=settings.pool_min,
             max_size=settings.pool_max,
             timeout=settings.pool_timeout,
-            # A bounded wait queue turns overload into fast 503s instead of a pile of requests
-            # that all time out together.
+            # Only a memory guard: the wait policy refuses long before this count is reached.
             max_waiting=settings.pool_max_waiting,
             reconnect_timeout=settings.pool_reconnect_timeout,
             kwargs={"prepare_threshold": settings.prepare_threshold, "autocommit": True},
@@ -81,12 +88,17 @@ class PostgresStore:
         INSERT whose answer was lost may have committed, and only the client can resend it.
         """
         deadline = time.monotonic() + (self._settings.pool_timeout if wait is None else wait)
-        while True:
-            conn = await self._pool.getconn(timeout=max(0.0, deadline - time.monotonic()))
-            if not closed_by_server(conn):
-                break
-            await conn.close()
-            await self._pool.putconn(conn)
+        waiter, served = self._queue.join(), False
+        try:
+            while True:
+                conn = await self._pool.getconn(timeout=max(0.0, deadline - time.monotonic()))
+                if not closed_by_server(conn):
+                    break
+                await conn.close()
+                await self._pool.putconn(conn)
+            served = True
+        finally:
+            self._queue.leave(waiter, served=served)
         try:
             async with conn:  # commit or roll back as the pool's own context manager does
                 yield conn
@@ -94,6 +106,13 @@ class PostgresStore:
             await self._pool.putconn(conn)
 
     async def create(self, signup: SignupRequest) -> dict[str, object]:
+        expected = self._queue.refuses()
+        if expected is not None:
+            metrics.SHED.labels("wait_target").inc()
+            when = "none lately" if math.isinf(expected) else f"{expected * 1000:.0f} ms"
+            raise Overloaded(
+                self._settings.retry_after_seconds, f"the pool queue stands: expected wait {when}"
+            )
         waited = time.perf_counter()
         try:
             async with self._connection() as conn:
@@ -111,7 +130,10 @@ class PostgresStore:
         except errors.UniqueViolation:
             raise DuplicateEmail from None
         except TooManyRequests as exc:
-            raise Overloaded(self._settings.retry_after_seconds, "pool queue full") from exc
+            metrics.SHED.labels("max_waiting").inc()
+            raise Overloaded(
+                self._settings.retry_after_seconds, "SIGNUP_POOL_MAX_WAITING requests wait"
+            ) from exc
         except PoolTimeout as exc:
             raise StoreUnavailable("no database connection within the pool timeout") from exc
         except psycopg.Error as exc:
@@ -144,4 +166,8 @@ class PostgresStore:
         metrics.DB_CONNECTIONS.labels("idle").set(idle)
         metrics.DB_CONNECTIONS.labels("open").set(size)
         metrics.DB_CONNECTIONS_MAX.set(self._settings.pool_max)
-        metrics.POOL_WAITING.set(stats.get("requests_waiting", 0))
+        # The policy's own count: the pool's also keeps waiters that gave up until a connection
+        # comes back to find them gone.
+        metrics.POOL_WAITING.set(self._queue.waiting)
+        metrics.POOL_OLDEST_WAIT.set(self._queue.take_peak())
+        metrics.POOL_WAIT_TARGET.set(self._queue.target or 0.0)
