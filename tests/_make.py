@@ -26,3 +26,17 @@ def lab_environment(run_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LAB_", "SIGNUP_"))}
     env.update(LAB_RUN_DIR=str(run_dir), LAB_PORTS="free", RUNTIME="native", **extra)
     return env
+
+
+def docker_without_compose(folder: Path) -> Path:
+    """A `docker` on PATH whose engine answers `docker info` but that has no Compose v2 plugin:
+    the folder to put first on PATH."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shim = folder / "docker"
+    shim.write_text(
+        "#!/bin/sh\n"
+        '[ "$1" = info ] && exit 0\n'
+        "echo \"docker: 'compose' is not a docker command.\" >&2; exit 1\n"
+    )
+    shim.chmod(0o755)
+    return folder

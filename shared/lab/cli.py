@@ -40,8 +40,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if runtime == "docker":
         compose = docker.compose_file(args.phase)
         print(f"{args.phase}: Docker engine found, starting with docker compose ({compose})")
-        command = docker.compose_command(args.phase, "up", "-d", "--wait")
-        return subprocess.run(command, check=False).returncode
+        return docker.script("up", str(compose.parent))
     print(f"{args.phase}: no Docker engine here (or RUNTIME=native): native runtime")
     running = state.read(args.run_dir)
     if running is not None:

@@ -6,8 +6,8 @@ what `docker compose ls` lists; each container, its state and the ports it publi
 run writes (with runtime "docker"): the phase, its entry URL, Prometheus, and the database at
 the port its compose file publishes on 127.0.0.1 (the native runtime's port, LAB_PORT_DB).
 
-`python -m lab.docker status|logs|down` is what make runs for those targets under Docker (make
-has checked the Compose version first). The parsers are pure functions; everything else needs a
+`python -m lab.docker status|logs|down` runs shared/docker.sh, which is what make runs for those
+targets under Docker, without Python. The parsers are pure functions; everything else needs a
 Docker engine.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -27,9 +28,10 @@ import yaml
 
 from lab.runtime import Ports, RunContext
 from lab.state import RunState, ServiceState
-from lab.topology import PHASES, TopologyError, load
+from lab.topology import PHASES, REPO, TopologyError, load
 
 LOOPBACK = "127.0.0.1"
+SCRIPT = REPO / "shared" / "docker.sh"
 
 
 class DockerError(RuntimeError):
@@ -211,41 +213,28 @@ def running() -> RunState | None:
         return None
 
 
-def _run(command: Sequence[str]) -> int:
-    return subprocess.run(command, check=False).returncode
+def script(*args: str, **env: str) -> int:
+    """shared/docker.sh: the Docker side of up, status, logs and down, written once in shell
+    so that make runs it without .venv; `python -m lab` hands it on there too."""
+    if shutil.which("docker") is None:
+        print("error: no `docker` command on PATH", file=sys.stderr)
+        return 1
+    command = ["sh", str(SCRIPT), *args]
+    return subprocess.run(command, env={**os.environ, **env}, check=False).returncode
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    phases = running_phases()
-    if not phases:
-        print("nothing is running (Docker runtime: no compose project of the lab)")
-        return 0
-    code = 0
-    for phase in phases:
-        print(f"{phase} (Docker, compose project {project(phase)}):", flush=True)
-        code = _run(compose_command(phase, "ps", "--all")) or code
-    return code
+    return script("status")
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    phases = running_phases()
-    if not phases:
-        print("no logs: no phase runs with Docker", file=sys.stderr)
-        return 1
-    command = compose_command(phases[0], "logs", "--tail", str(args.lines))
-    if args.follow:
-        command.append("--follow")
-    return _run([*command, *([args.service] if args.service else [])])
+    follow = ["--follow"] if args.follow else []
+    return script("logs", *follow, *([args.service] if args.service else []), LINES=str(args.lines))
 
 
 def cmd_down(args: argparse.Namespace) -> int:
     """Every phase's project, running or not: `clean` (--volumes) deletes the data of all."""
-    code = 0
-    for phase in PHASES:
-        command = compose_command(phase, "down", *(["--volumes"] if args.volumes else []))
-        print(f"{phase}: {' '.join(command)}", flush=True)
-        code = _run(command) or code
-    return code
+    return script("down", *(["--volumes"] if args.volumes else []))
 
 
 Command = Callable[[argparse.Namespace], int]

@@ -1,0 +1,96 @@
+#!/bin/sh
+# The Docker side of `make phaseN`, `status`, `logs`, `down` and `clean`: docker and Compose v2
+# only, no Python, so a Docker user needs nothing else (the native runtime is shared/lab).
+#
+#   shared/docker.sh check                    is Compose v2 there, and recent enough?
+#   shared/docker.sh up PHASE_FOLDER          build what changed, start, wait until healthy
+#   shared/docker.sh status                   every lab project's containers
+#   shared/docker.sh logs [SERVICE]           the running phase's logs (LINES, default 20)
+#   shared/docker.sh down [--volumes]         every phase's project (--volumes: and its data)
+#
+# WITHOUT="grafana cadvisor" leaves those services out of `up` (on a machine whose engine
+# cannot run them). A phase is a compose project: the `name:` of its compose file.
+set -eu
+cd "$(dirname "$0")/.."
+
+# 2.25.0: in 2.24.0 to 2.24.6 `include` reads env_file relative to the working directory, not
+# to the including file (docker/compose#11577), and 2.24.7 breaks includes of `-f dir/compose.yaml`
+# (docker/compose#11613): both are how the phases include the monitoring stack.
+COMPOSE_MIN=2.25.0
+
+die() { echo "error: $*" >&2; exit 1; }
+
+check() {
+    v=$(docker compose version --short 2>/dev/null | sed 's/^v//') || v=
+    [ -n "$v" ] || die "the Docker runtime needs Docker Compose v2 (\`docker compose\`)," \
+        "$COMPOSE_MIN or later; or run natively: RUNTIME=native"
+    [ "$(printf '%s\n' "$COMPOSE_MIN" "$v" | sort -V | head -n 1)" = "$COMPOSE_MIN" ] ||
+        die "Docker Compose $v is too old: the compose files need $COMPOSE_MIN or later" \
+            "(include with env_file); update Docker, or run natively: RUNTIME=native"
+}
+
+phases() { for f in phase*/compose.yaml; do echo "${f%/compose.yaml}"; done; }
+
+up() {
+    [ -f "${1:-}/compose.yaml" ] || die "up: no compose.yaml in '${1:-}' (one of: $(phases | xargs))"
+    file="$1/compose.yaml"
+    services=$(docker compose -f "$file" config --services)
+    for s in ${WITHOUT:-}; do
+        echo "$services" | grep -qxF "$s" ||
+            die "WITHOUT: '$s' is not a service of $file ($(echo "$services" | xargs))"
+    done
+    set --
+    for s in $services; do
+        case " ${WITHOUT:-} " in *" $s "*) ;; *) set -- "$@" "$s" ;; esac
+    done
+    [ -z "${WITHOUT:-}" ] || echo "leaving out: ${WITHOUT}"
+    # --build: an edit in shared/ is in the next run (the build cache makes an unchanged
+    # image a few seconds). Without WITHOUT the list is every service, as a bare `up` starts.
+    echo "Docker: docker compose -f $file up -d --wait --build"
+    docker compose -f "$file" up -d --wait --build "$@"
+}
+
+# An engine that does not answer is an error, not "nothing runs": each `ps` is checked (a
+# failure inside $(...) would only end the subshell).
+status() {
+    found=
+    for phase in $(phases); do
+        ids=$(docker compose -f "$phase/compose.yaml" ps --quiet --all) || exit 1
+        [ -n "$ids" ] || continue
+        found=1
+        echo "$phase (Docker, compose project $(sed -n 's/^name: *//p' "$phase/compose.yaml")):"
+        docker compose -f "$phase/compose.yaml" ps --all
+    done
+    [ -n "$found" ] || echo "nothing is running (Docker runtime: no compose project of the lab)"
+}
+
+logs() {
+    for phase in $(phases); do
+        ids=$(docker compose -f "$phase/compose.yaml" ps --quiet --status=running) || exit 1
+        if [ -n "$ids" ]; then
+            exec docker compose -f "$phase/compose.yaml" logs --tail "${LINES:-20}" "$@"
+        fi
+    done
+    die "no logs: no phase runs with Docker"
+}
+
+down() {
+    [ "$#" = 0 ] || [ "$*" = --volumes ] || die "down: the only option is --volumes, not '$*'"
+    code=0
+    for phase in $(phases); do  # every one, even after a failure: down is the way out
+        echo "$phase: docker compose -f $phase/compose.yaml down $*"
+        docker compose -f "$phase/compose.yaml" down "$@" || code=1
+    done
+    return "$code"
+}
+
+command=${1:-}
+[ "$#" = 0 ] || shift
+case "$command" in
+    check) check ;;
+    up) check && up "$@" ;;
+    status) check && status ;;
+    logs) check && logs "$@" ;;
+    down) check && down "$@" ;;
+    *) die "usage: shared/docker.sh check | up PHASE_FOLDER | status | logs [SERVICE] | down [--volumes]" ;;
+esac
