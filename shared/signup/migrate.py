@@ -39,10 +39,24 @@ def connect(url: str, wait: float) -> psycopg.Connection:
             time.sleep(0.5)
 
 
+class WrongEncoding(psycopg.Error):
+    """The database does not store UTF-8: refused before anything is created in it."""
+
+
 def apply(url: str, wait: float = 0.0) -> list[str]:
     """Apply what is missing; return the versions applied now."""
     applied_now: list[str] = []
     with connect(url, wait) as conn:
+        # A database created in a C locale is SQL_ASCII: psycopg then reads text columns as
+        # bytes, and every signup would be inserted and answered 500. Refuse it here, once.
+        row = conn.execute("SHOW server_encoding").fetchone()
+        value = row[0] if row else b"?"
+        encoding = value.decode() if isinstance(value, bytes) else str(value)  # bytes: as above
+        if encoding != "UTF8":
+            raise WrongEncoding(
+                f"the database's encoding is {encoding}, not UTF8: "
+                "create it with ENCODING 'UTF8' (initdb --encoding=UTF8)"
+            )
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_ID,))
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations "
