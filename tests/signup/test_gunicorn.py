@@ -35,6 +35,11 @@ def start_gunicorn(tmp: Path, database_url: str, **extra: str) -> ServerProcess:
         PROMETHEUS_MULTIPROC_DIR=str(tmp / "metrics"),
         **extra,
     )
+    return serve(tmp, port, env)
+
+
+def serve(tmp: Path, port: int, env: dict[str, str]) -> ServerProcess:
+    """gunicorn as shared/Dockerfile's CMD starts it: its config, nothing on the command line."""
     server = ServerProcess(
         [str(VENV_BIN / "gunicorn"), "-c", "python:signup.gunicorn_conf"],
         check=lambda: http_ok(f"http://127.0.0.1:{port}/healthz"),
@@ -125,13 +130,7 @@ def test_metrics_without_the_variable_as_the_image_starts_gunicorn(tmp_path: Pat
         TMPDIR=str(tmp_path),  # where the config's default folder goes, private to this test
     )
     assert "PROMETHEUS_MULTIPROC_DIR" not in env
-    server = ServerProcess(
-        [str(VENV_BIN / "gunicorn"), "-c", "python:signup.gunicorn_conf"],
-        check=lambda: http_ok(f"http://127.0.0.1:{port}/healthz"),
-        port=port,
-        log_file=tmp_path / "gunicorn.log",
-        env=env,
-    ).start()
+    server = serve(tmp_path, port, env)
     try:
         body = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
         assert asyncio.run(post_all(base(server), [body] * 8, concurrency=8)) == [201] * 8
