@@ -52,13 +52,19 @@ class Engine:
 
     @property
     def env(self) -> dict[str, str]:
-        """What a subprocess needs to talk to this engine, and nothing of the caller's Docker."""
+        """What a subprocess needs to talk to this engine."""
         return {"DOCKER_HOST": f"unix://{self.socket}", "DOCKER_CONFIG": str(self.root / "config")}
+
+    def environment(self, base: Mapping[str, str] = os.environ) -> dict[str, str]:
+        """`base` pointed at this engine, with none of the caller's own Docker settings (a
+        context, TLS, another config) left to lead a command elsewhere."""
+        kept = {k: v for k, v in base.items() if not k.startswith(("DOCKER_", "COMPOSE_"))}
+        return {**kept, **self.env}
 
     def docker(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["docker", *args],
-            env={**os.environ, **self.env},
+            env=self.environment(),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -108,11 +114,17 @@ class Engine:
         return path
 
     def stop(self) -> None:
-        """Stop dockerd (it stops its containerd), then put the host's network back."""
-        if self._process is not None:
-            self._process.stop()
+        """Stop dockerd (it stops its containerd), then put the host's network back, also when
+        dockerd did not stop cleanly."""
+        try:
+            if self._process is not None:
+                self._process.stop()
+        finally:
             self._process = None
-        self._unmount()
+            self._unmount()
+            self._restore_host()
+
+    def _restore_host(self) -> None:
         if self._host is not None:
             before, self._host = self._host, None
             _host.undo(before)

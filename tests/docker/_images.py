@@ -136,7 +136,7 @@ def build_base(engine: Engine, work: Path) -> None:
         imported = subprocess.run(
             ["docker", "import", "-", BASE],
             stdin=tar.stdout,
-            env={**os.environ, **engine.env},
+            env=engine.environment(),
             capture_output=True,
             text=True,
             timeout=300,

@@ -62,12 +62,12 @@ class User:
 
 @pytest.fixture(scope="module")
 def user(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[User]:
-    env = lab_environment(tmp_path_factory.mktemp("run"))
+    env = engine.environment(lab_environment(tmp_path_factory.mktemp("run")))
     env["RUNTIME"] = "docker"
     env.pop("LAB_PORTS")  # the native runtime's "free"; compose reads each LAB_PORT_* itself
     names = ("http", "db", "prometheus", "alertmanager", "grafana")
     env.update({f"LAB_PORT_{n.upper()}": str(p) for n, p in zip(names, free_ports(5), strict=True)})
-    env.update(engine.env, WITHOUT=" ".join(_images.LEFT_OUT), REPLICAS=str(REPLICAS))
+    env.update(WITHOUT=" ".join(_images.LEFT_OUT), REPLICAS=str(REPLICAS))
     user = User(env, engine)
     try:
         yield user
