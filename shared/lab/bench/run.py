@@ -29,7 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from lab import _cgroup, _k6
-from lab.bench import _cost, _cost_plot, _machine, _plan, _plots, _report, _scale, _scale_plots
+from lab.bench import (
+    _cost,
+    _cost_plot,
+    _machine,
+    _plan,
+    _plots,
+    _report,
+    _scale,
+    _scale_plots,
+    _shed,
+)
 from lab.bench._plan import Plan
 from lab.bench._progress import Progress
 from lab.bench._steps import K6Group, StepFailed
@@ -167,10 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--part",
-        choices=("all", *PARTS),
+        choices=("all", *PARTS, "shed"),
         default="all",
         help="the scale model, the whole machine, CPU per signup at one rate, or all three "
-        "(default)",
+        "(default); `shed` alone: phase 1 shedding by wait against never refusing",
     )
     parser.add_argument(
         "--replot",
@@ -181,6 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.replot is not None:
         return replot(args.replot)
+    if args.part == "shed":
+        host = "".join(c if c.isalnum() or c in "-." else "-" for c in socket.gethostname())
+        date = datetime.now(UTC).strftime("%Y-%m-%d")
+        with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
+            written = _shed.main(args.out, Path(tmp), host, date, args.quick)
+        print("\n".join(f"  {path}" for path in written))
+        return 0
     parts = set(PARTS) if args.part == "all" else {args.part}
     chosen = args.phases or ("phase1,phase3" if args.quick else ",".join(PHASE_TARGETS))
     phases = [p.strip() for p in chosen.split(",") if p.strip()]

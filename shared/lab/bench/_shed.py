@@ -1,0 +1,188 @@
+"""`make bench PART=shed`: phase 1 shedding by wait against never refusing, in one run.
+
+Phase 1 natively under its compose limits, monitoring left out, k6 on the host, as
+docs/01-monolith.md's "Past the wall" section describes. Two configurations of the app, the
+only difference between them:
+
+- `by wait`: the defaults: refuse a signup when the wait it can expect for a connection is
+  past the target, once the queue stood (shared/signup/_shedding.py);
+- `no limit`: never refuse (SIGNUP_POOL_WAIT_TARGET_MS=off, SIGNUP_POOL_MAX_WAITING=0): every
+  request queues, however long.
+
+First capacity runs (20 s steps), the two configurations alternated three times, each on a
+fresh stack: the highest step each held within the SLO, and every 503 below it. Then twice the
+median rate `no limit` held, for 30 s, and a quarter of it for 20 s after: how fast the 503s
+come back, how the served signups fare, and how soon after the overload the 503s stop.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lab import _k6
+from lab.bench._targets import observers
+from lab.stack import running
+from lab.topology import REPO, load
+
+CONFIGS: dict[str, dict[str, str]] = {
+    "by wait": {},
+    "no limit": {"SIGNUP_POOL_WAIT_TARGET_MS": "off", "SIGNUP_POOL_MAX_WAITING": "0"},
+}
+STEPS = "800,1000,1200,1400,1600,1800"
+RUNS = 3
+OVERLOAD_S, AFTER_S = 30, 20
+
+
+def _environment(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PHASE": "phase1", "PROMETHEUS_URL": "http://127.0.0.1:9", **extra}
+
+
+def capacity(base_url: str, steps: str, work: Path) -> dict[str, Any]:
+    """One `lab.loadtest capacity` run; its per-step verdicts from the k6 summary."""
+    results = work / "capacity"
+    env = _environment(
+        BASE_URL=base_url, STEPS=steps, STEP_DURATION="20s", LOADTEST_RESULTS_DIR=str(results)
+    )
+    subprocess.run([sys.executable, "-m", "lab.loadtest", "capacity"], env=env, check=False)
+    (summary,) = sorted(results.glob("*-capacity-phase1.json"))[-1:]
+    verdict: dict[str, Any] = json.loads(summary.read_text())["lab"]["capacity"]
+    summary.rename(summary.with_suffix(".done"))
+    return verdict
+
+
+def answers(path: Path) -> list[tuple[float, str, float]]:
+    """(unix seconds, HTTP status, ms) of every POST /signup in a k6 CSV output."""
+    with path.open() as file:
+        return [
+            (float(r["timestamp"]), r["status"], float(r["metric_value"]))
+            for r in csv.DictReader(file)
+            if r["metric_name"] == "http_req_duration" and r["name"] == "POST /signup"
+        ]
+
+
+def p95(values: Sequence[float]) -> float | None:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1) if ordered else None
+
+
+def overload_verdict(
+    over: list[tuple[float, str, float]], after: list[tuple[float, str, float]]
+) -> dict[str, Any]:
+    """Per status: count and p95 during the overload; statuses after it; the last 503 after the
+    overload ended, in seconds (None: none came after it)."""
+    end = max(t for t, _, _ in over)
+    late = [t - end for t, status, _ in after if status == "503"]
+    return {
+        "overload": {
+            status: {
+                "count": sum(1 for _, s, _ in over if s == status),
+                "p95_ms": p95([ms for _, s, ms in over if s == status]),
+            }
+            for status in sorted({s for _, s, _ in over})
+        },
+        "after": {status: sum(1 for _, s, _ in after if s == status) for status in {"201", "503"}},
+        "last_503_after_s": round(max(late), 2) if late else None,
+    }
+
+
+def overload(base_url: str, rate: int, work: Path) -> dict[str, Any]:
+    runs = []
+    for name, arrivals, seconds in (("over", rate, OVERLOAD_S), ("after", rate // 4, AFTER_S)):
+        out = work / f"{name}.csv"
+        env = _environment(BASE_URL=base_url, RATE=str(arrivals), DURATION=f"{seconds}s")
+        env["SUMMARY_JSON"] = str(work / f"{name}.summary.json")
+        command = [_k6.binary(), "run", "--quiet", "--out", f"csv={out}", "loadtests/rate.js"]
+        subprocess.run(command, env=env, cwd=REPO, check=False, stdout=subprocess.DEVNULL)
+        runs.append(answers(out))
+    return {"rate": rate, **overload_verdict(*runs)}
+
+
+def held_without_503(verdict: Mapping[str, Any]) -> bool:
+    """No step at or below the rate held lost a signup to an error."""
+    held = verdict["sustained_rate"]
+    return all(s["error_rate"] == 0 for s in verdict["steps"] if s["rate"] <= held)
+
+
+def collect(work: Path, steps: str = STEPS, runs: int = RUNS) -> dict[str, Any]:
+    skip = observers(load("phase1"))
+    result: dict[str, Any] = {"steps": steps, "capacity": [], "overload": []}
+    for i in range(runs):
+        for config, environment in CONFIGS.items():
+            print(f"shed: capacity, {config}, run {i + 1}/{runs}", flush=True)
+            folder = work / f"capacity-{i}-{config.replace(' ', '-')}"
+            with running("phase1", folder, environment={"app": environment}, skip=skip) as stack:
+                verdict = capacity(stack.url, steps, folder)
+            result["capacity"].append({"config": config, "run": i + 1, **verdict})
+    held = {
+        config: statistics.median(
+            r["sustained_rate"] for r in result["capacity"] if r["config"] == config
+        )
+        for config in CONFIGS
+    }
+    result["median_held"] = held
+    rate = int(2 * held["no limit"]) or 2 * int(steps.split(",")[0])
+    for i, config in enumerate(["by wait"] * runs + ["no limit"]):
+        print(f"shed: {rate}/s for {OVERLOAD_S} s, then {rate // 4}/s, {config}", flush=True)
+        folder = work / f"overload-{i}"
+        with running("phase1", folder, environment={"app": CONFIGS[config]}, skip=skip) as stack:
+            result["overload"].append({"config": config, **overload(stack.url, rate, folder)})
+    return result
+
+
+def markdown(result: Mapping[str, Any], title: str) -> str:
+    lines = [
+        f"# {title}",
+        "",
+        "Written by `make bench PART=shed` (shared/lab/bench/_shed.py says how). Capacity steps",
+        f"of 20 s at {result['steps']} signups/s; a step holds when p95 < 100 ms, errors",
+        "< 0.1 % and under 1 % of arrivals dropped.",
+        "",
+        "| configuration | run | held /s | no error at or below it | steps: p95 ms, errors |",
+        "| --- | ---: | ---: | --- | --- |",
+    ]
+    for r in result["capacity"]:
+        steps = "; ".join(
+            f"{s['rate']}: {s['p95_ms']:.0f} ms, {s['error_rate'] * 100:.2f} %"
+            + ("" if s["ok"] else " (broken)")
+            for s in r["steps"]
+        )
+        clean = "yes" if held_without_503(r) else "no"
+        lines.append(f"| {r['config']} | {r['run']} | {r['sustained_rate']} | {clean} | {steps} |")
+    held = ", ".join(f"{c}: {v:g}/s" for c, v in result["median_held"].items())
+    lines += ["", f"Median held: {held}.", ""]
+    lines += [
+        f"Overload: the rate for {OVERLOAD_S} s, then a quarter of it for {AFTER_S} s.",
+        "",
+        "| configuration | rate /s | 503s | 503 p95 ms | served | served p95 ms | last 503 after |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for o in result["overload"]:
+        shed = o["overload"].get("503", {"count": 0, "p95_ms": None})
+        served = o["overload"].get("201", {"count": 0, "p95_ms": None})
+        last = "none" if o["last_503_after_s"] is None else f"{o['last_503_after_s']} s"
+        lines.append(
+            f"| {o['config']} | {o['rate']} | {shed['count']} | {shed['p95_ms']} | "
+            f"{served['count']} | {served['p95_ms']} | {last} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(out: Path, work: Path, host: str, date: str, quick: bool) -> list[Path]:
+    """Measure, then write <date>-<host>-shed(.json, .md) into `out`."""
+    result = collect(work, steps="300,600", runs=1) if quick else collect(work)
+    result["bench"] = {"host": host, "date": date, "quick": quick, "cpu_count": os.cpu_count()}
+    stem = f"{date}-{host}-shed" + ("-quick" if quick else "")
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
+    json_path.write_text(json.dumps(result, indent=1) + "\n")
+    title = f"Phase 1: shedding by wait against never refusing ({host}, {date})"
+    md_path.write_text(markdown(result, title))
+    return [json_path, md_path]

@@ -1,0 +1,66 @@
+"""The shedding part's verdicts and table, on data in the shapes k6 writes: no stack, no k6."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab.bench import _shed
+
+
+def step(rate: int, errors: float, ok: bool = True) -> dict[str, object]:
+    return {"rate": rate, "achieved": 1.0, "p95_ms": 12.0, "error_rate": errors, "ok": ok}
+
+
+def test_a_rate_held_with_a_503_below_it_is_not_clean() -> None:
+    clean = {"sustained_rate": 1000, "steps": [step(800, 0), step(1000, 0), step(1200, 0.2, False)]}
+    assert _shed.held_without_503(clean)
+    dirty = {"sustained_rate": 1000, "steps": [step(800, 0.0005), step(1000, 0)]}
+    assert not _shed.held_without_503(dirty), "an error under the SLO's 0.1 % still counts"
+
+
+def test_the_overload_verdict_splits_by_status_and_finds_the_last_late_503() -> None:
+    over = [(100.0, "503", 3.0), (100.5, "201", 40.0), (101.0, "503", 5.0), (102.0, "201", 60.0)]
+    after = [(102.5, "503", 2.0), (103.5, "503", 2.0), (105.0, "201", 8.0)]
+    verdict = _shed.overload_verdict(over, after)
+    assert verdict["overload"] == {
+        "201": {"count": 2, "p95_ms": 60.0},
+        "503": {"count": 2, "p95_ms": 5.0},
+    }
+    assert verdict["after"] == {"201": 1, "503": 2}
+    assert verdict["last_503_after_s"] == 1.5
+    assert _shed.overload_verdict(over, after[2:])["last_503_after_s"] is None
+
+
+def test_answers_reads_only_the_signups_durations(tmp_path: Path) -> None:
+    out = tmp_path / "k6.csv"
+    out.write_text(
+        "metric_name,timestamp,metric_value,name,status\n"
+        "http_req_duration,1700000000,12.5,POST /signup,201\n"
+        "http_req_duration,1700000000,1.0,GET /healthz,200\n"
+        "http_reqs,1700000000,1,POST /signup,201\n"
+        "http_req_duration,1700000001,3.25,POST /signup,503\n"
+    )
+    assert _shed.answers(out) == [(1700000000.0, "201", 12.5), (1700000001.0, "503", 3.25)]
+
+
+def test_the_table_shows_every_run_and_the_medians() -> None:
+    result = {
+        "steps": "800,1000",
+        "capacity": [
+            {"config": "by wait", "run": 1, "sustained_rate": 1000, "steps": [step(800, 0)]},
+            {"config": "no limit", "run": 1, "sustained_rate": 800, "steps": [step(800, 0)]},
+        ],
+        "median_held": {"by wait": 1000, "no limit": 800},
+        "overload": [
+            {
+                "config": "by wait",
+                "rate": 1600,
+                "overload": {"503": {"count": 9, "p95_ms": 4.0}},
+                "last_503_after_s": None,
+            }
+        ],
+    }
+    text = _shed.markdown(result, "title")
+    assert "| by wait | 1 | 1000 | yes | 800: 12 ms, 0.00 % |" in text
+    assert "Median held: by wait: 1000/s, no limit: 800/s." in text
+    assert "| by wait | 1600 | 9 | 4.0 | 0 | None | none |" in text
