@@ -240,12 +240,22 @@ def cmd_logs(args: argparse.Namespace) -> int:
     if choose_runtime(args.runtime) == "docker":
         flags = ["-n", str(args.lines), *(["-f"] if args.follow else [])]
         return docker.main(["logs", *flags, *([args.service] if args.service else [])])
-    folder = args.run_dir / "logs"
-    files = sorted(folder.glob("*.log")) if folder.exists() else []
-    if args.service:
-        files = [
-            f for f in files if f.stem == args.service or f.stem.startswith(args.service + "-")
-        ]
+    running = state.read(args.run_dir)
+    if running is not None:
+        files = _running_logs(running, args.service)
+        if files is None:
+            return 1
+    else:
+        # The folder keeps every earlier run's logs (phase 1's app.log beside phase 3's
+        # app-1.log): with nothing running, say that these are old.
+        folder = args.run_dir / "logs"
+        files = sorted(folder.glob("*.log")) if folder.exists() else []
+        if args.service:
+            files = [
+                f for f in files if f.stem == args.service or f.stem.startswith(args.service + "-")
+            ]
+        if files:
+            print(f"nothing is running natively: the logs of earlier runs in {folder}", flush=True)
     if not files:
         print("no logs" + (f" for {args.service}" if args.service else ""), file=sys.stderr)
         return 1
@@ -253,6 +263,21 @@ def cmd_logs(args: argparse.Namespace) -> int:
     if args.follow:
         command.append("-F")
     return subprocess.run([*command, *map(str, files)], check=False).returncode
+
+
+def _running_logs(running: RunState, service: str | None) -> list[Path] | None:
+    """The log files of the running phase's processes (of one service, or one replica, when
+    asked); None, after one line saying why, for a name the phase does not have."""
+    picked = [s for s in running.services if service in (None, s.service, s.name)]
+    if not picked:
+        names = ", ".join(sorted({s.service for s in running.services}))
+        print(
+            f"error: {running.phase} has no service {service!r} (it has {names})", file=sys.stderr
+        )
+        return None
+    if service and len(picked) > 1:
+        print(f"{service}: {len(picked)} replicas, {', '.join(s.name for s in picked)}", flush=True)
+    return [Path(s.log) for s in picked if s.log and Path(s.log).exists()]
 
 
 def parser() -> argparse.ArgumentParser:

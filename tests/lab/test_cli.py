@@ -82,3 +82,50 @@ def test_help_lists_the_commands_but_not_the_supervisors_own_entry() -> None:
     assert {"up", "down", "clean", "status", "logs"} <= listed
     assert "supervise" not in listed
     assert "SUPPRESS" not in text
+
+
+def logs_of(run_dir: Path, names: list[str], service: str = "app") -> None:
+    """A running phase (the state's supervisor is this test process) with these replicas."""
+    folder = run_dir / "logs"
+    folder.mkdir(parents=True)
+    entries = []
+    for name in names:
+        (folder / f"{name}.log").write_text(f"line of {name}\n")
+        entries.append(
+            ServiceState(name, service, None, None, None, log=str(folder / f"{name}.log"))
+        )
+    me = psutil.Process()
+    run = RunState("phase3", me.pid, me.create_time(), "r", "c", tuple(entries))
+    state.write(state.path(run_dir), run)
+
+
+def test_logs_read_the_running_phase_and_name_its_replicas(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    logs_of(tmp_path, ["app-1", "app-2"])
+    (tmp_path / "logs" / "app.log").write_text("phase 1's old app\n")  # an earlier run's
+    assert cli.main(["--runtime", "native", "--run-dir", str(tmp_path), "logs", "app"]) == 0
+    out = capfd.readouterr().out
+    assert "app: 2 replicas, app-1, app-2" in out
+    assert "line of app-1" in out
+    assert "line of app-2" in out
+    assert "phase 1's old app" not in out
+
+
+def test_logs_of_a_service_the_phase_lacks_say_which_it_has(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    logs_of(tmp_path, ["app-1"])
+    assert cli.main(["--runtime", "native", "--run-dir", str(tmp_path), "logs", "redis"]) == 1
+    assert "phase3 has no service 'redis' (it has app)" in capfd.readouterr().err
+
+
+def test_logs_with_nothing_running_say_they_are_old(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "app.log").write_text("an earlier run\n")
+    assert cli.main(["--runtime", "native", "--run-dir", str(tmp_path), "logs", "app"]) == 0
+    out = capfd.readouterr().out
+    assert "nothing is running natively: the logs of earlier runs" in out
+    assert "an earlier run" in out
