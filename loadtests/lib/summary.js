@@ -28,19 +28,31 @@ function metricLine(name, metric) {
 }
 
 // The highest capacity step whose own numbers met the SLO (per-step sub-metrics, see profiles).
+// When the SLO stopped k6 early, the step it stopped in is shown too: cut short (its share is
+// of the seconds it ran, not of the whole step), or broken in the ramp up to it.
 export function capacityVerdict(data) {
   const plan = capacityPlan();
+  // The run's length includes setup()'s health gate, a fraction of a second.
+  const ran = data.state && data.state.testRunDurationMs ? data.state.testRunDurationMs / 1000 : Infinity;
   const rows = [];
   for (const step of plan.steps) {
     const reqs = data.metrics[`http_reqs{step:${step.rate}}`];
     const dur = data.metrics[`http_req_duration{step:${step.rate}}`];
     const failed = data.metrics[`http_req_failed{step:${step.rate}}`];
-    if (!reqs || !reqs.values.count) break; // the run stopped before this step
-    const achieved = reqs.values.count / (step.rate * plan.hold);
+    if (!reqs || !reqs.values.count) {
+      if (ran < step.from) rows.push({ rate: step.rate, requests: 0, ran_s: 0, achieved: 0, p95_ms: null, error_rate: null, ok: false, stopped: 'in the ramp up to it' });
+      break; // the run stopped before this step
+    }
+    const seconds = Math.min(plan.hold, Math.max(ran - step.from, 1));
+    const cut = seconds < plan.hold - 1;
+    const achieved = reqs.values.count / (step.rate * seconds);
     const p95 = dur.values['p(95)'];
     const errors = failed.values.rate;
-    const ok = p95 < SLO.p95Ms && errors < SLO.errorRate && achieved >= 1 - SLO.droppedShare;
-    rows.push({ rate: step.rate, requests: reqs.values.count, achieved, p95_ms: p95, error_rate: errors, ok });
+    const ok = !cut && p95 < SLO.p95Ms && errors < SLO.errorRate && achieved >= 1 - SLO.droppedShare;
+    const row = { rate: step.rate, requests: reqs.values.count, ran_s: seconds, achieved, p95_ms: p95, error_rate: errors, ok };
+    if (cut) row.stopped = `cut short after ${seconds.toFixed(0)} of ${plan.hold} s`;
+    rows.push(row);
+    if (cut) break;
   }
   const held = rows.filter((r) => r.ok);
   return { steps: rows, sustained_rate: held.length ? held[held.length - 1].rate : 0 };
@@ -72,9 +84,15 @@ function text(data, extra) {
   lines.push('', 'metrics:');
   for (const [name, metric] of Object.entries(data.metrics).sort()) lines.push(metricLine(name, metric));
   if (extra.capacity) {
-    lines.push('', 'capacity steps (arrivals/s: achieved share, p95, errors):');
+    lines.push('', 'capacity steps (arrivals/s: share served of the arrivals in the seconds it ran, p95, errors):');
     for (const s of extra.capacity.steps) {
-      lines.push(`  ${String(s.rate).padStart(6)}/s: ${(s.achieved * 100).toFixed(1)}%  p95=${s.p95_ms.toFixed(1)}ms  errors=${(s.error_rate * 100).toFixed(3)}%  ${s.ok ? 'ok' : 'SLO broken'}`);
+      const head = `  ${String(s.rate).padStart(6)}/s:`;
+      if (s.requests === 0) {
+        lines.push(`${head} SLO broken ${s.stopped}`);
+        continue;
+      }
+      const verdict = s.ok ? 'ok' : `SLO broken${s.stopped ? ` (${s.stopped})` : ''}`;
+      lines.push(`${head} ${(s.achieved * 100).toFixed(1)}%  p95=${s.p95_ms.toFixed(1)}ms  errors=${(s.error_rate * 100).toFixed(3)}%  ${verdict}`);
     }
     lines.push(`  highest step within the SLO: ${extra.capacity.sustained_rate}/s`);
   }

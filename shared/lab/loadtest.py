@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lab import _k6, _rows, _soak_report, _soak_sampler, docker, soak, state
+from lab import _capacity, _k6, _rows, _soak_report, _soak_sampler, docker, soak, state
 from lab.state import RUN_DIR, RunState
 from lab.topology import PHASES
 
@@ -220,6 +220,8 @@ def run(p: LoadTest, *, quiet: bool = False) -> int:
         if persisted.missing:
             print(f"error: {persisted.describe()}", file=sys.stderr)
             return 1
+    if p.scenario == "capacity" and code in (0, _k6.THRESHOLDS_CROSSED) and p.summary.exists():
+        return _capacity.result(json.loads(p.summary.read_text()), p.summary)
     if code == _k6.THRESHOLDS_CROSSED:
         print(f"SLO thresholds crossed; summary: {p.summary}", file=sys.stderr)
     elif code != 0:

@@ -21,7 +21,7 @@ import httpx
 import psycopg
 import pytest
 
-from lab import _k6, loadtest, state
+from lab import _capacity, _k6, loadtest, state
 from lab._k6 import Summary
 from lab._proc import free_port
 from lab.stack import Stack, running
@@ -325,3 +325,76 @@ def test_python_and_k6_accept_and_refuse_the_same_values(name: str, value: str) 
         python_accepts = False
     k6_accepts = _inspect("smoke", **{name: value}).returncode == 0
     assert python_accepts == k6_accepts
+
+
+def _capacity_verdict(tmp_path: Path, run_ms: int, counts: dict[int, int]) -> dict[str, Any]:
+    """loadtests/lib/summary.js's capacityVerdict, run by k6 on a summary in the shape k6
+    hands to handleSummary: three 20 s steps with 5 s ramps, stopped after `run_ms`."""
+    metrics: dict[str, Any] = {}
+    for rate, count in counts.items():
+        metrics[f"http_reqs{{step:{rate}}}"] = {"values": {"count": count}}
+        metrics[f"http_req_duration{{step:{rate}}}"] = {"values": {"p(95)": 20.0}}
+        metrics[f"http_req_failed{{step:{rate}}}"] = {"values": {"rate": 0.0}}
+    data = {"metrics": metrics, "state": {"testRunDurationMs": run_ms}}
+    script = tmp_path / "verdict.js"
+    script.write_text(
+        f"import {{ capacityVerdict }} from '{_k6.LOADTESTS / 'lib' / 'summary.js'}';\n"
+        "export const options = { iterations: 1, vus: 1 };\n"
+        "export default function () {}\n"
+        f"export function handleSummary() {{ return {{ stdout: JSON.stringify("
+        f"capacityVerdict({json.dumps(data)})) }}; }}\n"
+    )
+    env = {"PATH": os.environ["PATH"], "STEPS": "100,200,400", "STEP_DURATION": "20s"}
+    done = subprocess.run(
+        [_k6.binary(), "run", "--quiet", "--no-usage-report", str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    verdict: dict[str, Any] = json.loads(done.stdout)
+    return verdict
+
+
+def test_a_step_k6_stopped_in_is_shown_with_its_share_of_the_time_it_ran(tmp_path: Path) -> None:
+    # Step 200 runs from 30 s to 50 s; k6 stopped at 37 s: 7 s of 200/s, all served.
+    verdict = _capacity_verdict(tmp_path, 37_000, {100: 2000, 200: 1400})
+    held, cut = verdict["steps"]
+    assert held["ok"]
+    assert cut["achieved"] == pytest.approx(1.0)
+    assert not cut["ok"]
+    assert cut["stopped"] == "cut short after 7 of 20 s"
+    assert verdict["sustained_rate"] == 100
+
+
+def test_a_step_k6_stopped_in_the_ramp_to_is_shown_as_broken(tmp_path: Path) -> None:
+    verdict = _capacity_verdict(tmp_path, 27_000, {100: 2000})
+    assert [s["rate"] for s in verdict["steps"]] == [100, 200]
+    assert verdict["steps"][1]["stopped"] == "in the ramp up to it"
+    assert verdict["sustained_rate"] == 100
+
+
+@pytest.mark.parametrize(
+    ("steps", "held", "code", "said"),
+    [
+        ([(100, True), (200, False)], 100, 0, "held 100/s within the SLO; it broke at 200/s"),
+        ([(100, True), (200, True)], 200, 0, "every step held, up to 200/s: try higher STEPS"),
+        ([(400, False)], 0, 1, "broke at the first step (400/s), so no rate held"),
+    ],
+)
+def test_a_capacity_run_ends_with_its_answer(
+    steps: list[tuple[int, bool]],
+    held: int,
+    code: int,
+    said: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = [{"rate": rate, "ok": ok} for rate, ok in steps]
+    summary = {"lab": {"capacity": {"steps": rows, "sustained_rate": held}}}
+    assert _capacity.result(summary, Path("s.json")) == code
+    out = capsys.readouterr()
+    assert said in out.out + out.err
+    if code:
+        assert "STEPS=50,100,150,200,300" in out.err, "says what to try instead"
