@@ -62,7 +62,8 @@ class Sweep:
 
     @property
     def best(self) -> int:
-        return max((p["sustained_rate"] for p in self.points), default=0)
+        """The highest rate that held: an unconfirmed point's rate did not, so it sets no bar."""
+        return max((p["sustained_rate"] for p in self.points if p["confirmed"]), default=0)
 
 
 def sweep(
@@ -93,7 +94,7 @@ def sweep(
             last_one = n == top or (n > 1 and m.sustained_rate < plan.gain * best)
             if not last_one or burst_rate is None:
                 return {}
-            rate = burst_rate(max(best, m.sustained_rate))
+            rate = burst_rate(max(best, m.sustained_rate if m.confirmed else 0))
             if rate < 10:
                 return {}  # nothing held anywhere: there is no best to burst above
             settle = Settler(stack, has_db=True, timeout=plan.settle_timeout)

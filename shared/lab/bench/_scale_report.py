@@ -12,12 +12,17 @@ def _points(scale: dict[str, Any], phase: str) -> list[dict[str, Any]]:
     return list(scale["phases"].get(phase) or [])
 
 
+# A rate whose confirming runs mostly broke the SLO did not hold: it counts toward no ratio
+# and no goal (a goal it would decide reads as not measured).
 def _rate(points: list[dict[str, Any]], replicas: int) -> float | None:
-    return next((p["sustained_rate"] for p in points if p["replicas"] == replicas), None)
+    return next(
+        (p["sustained_rate"] for p in points if p["replicas"] == replicas and p["confirmed"]),
+        None,
+    )
 
 
 def _best(points: list[dict[str, Any]]) -> int | None:
-    return max((p["sustained_rate"] for p in points), default=None)
+    return max((p["sustained_rate"] for p in points if p["confirmed"]), default=None)
 
 
 def goals(scale: dict[str, Any]) -> list[dict[str, Any]]:

@@ -7,8 +7,13 @@ from typing import Any
 from lab.bench import _scale_report
 
 
-def _point(replicas: int, rate: int, wall: str) -> dict[str, Any]:
-    return {"replicas": replicas, "sustained_rate": rate, "limited_by": wall}
+def _point(replicas: int, rate: int, wall: str, confirmed: bool = True) -> dict[str, Any]:
+    return {
+        "replicas": replicas,
+        "sustained_rate": rate,
+        "limited_by": wall,
+        "confirmed": confirmed,
+    }
 
 
 def test_scale_goals_read_the_sweeps_and_the_burst() -> None:
@@ -27,3 +32,18 @@ def test_scale_goals_read_the_sweeps_and_the_burst() -> None:
     scale["burst"]["phase3"]["rows"] = 8
     met = {g["goal"]: g["met"] for g in _scale_report.goals(scale)}
     assert list(met.values()) == [True, False, True, True, False]
+
+
+def test_a_rate_that_was_not_confirmed_counts_toward_no_goal() -> None:
+    """Phase 2 at two replicas 'did' 580/s at a p95 of 224 ms: that rate did not hold."""
+    scale: dict[str, Any] = {
+        "phases": {
+            "phase2": [_point(1, 266, "app"), _point(2, 580, "app", confirmed=False)],
+            "phase3": [_point(1, 400, "app")],
+        },
+    }
+    goals = {g["goal"]: g for g in _scale_report.goals(scale)}
+    growth = goals["phase 2 at 2 replicas >= 1.7x phase 2 at 1 replica"]
+    assert (growth["measured"], growth["met"]) == (None, None)
+    best = goals["phase 3's best >= 1.5x phase 2's best (same database quota)"]
+    assert best["measured"] == 400 / 266
