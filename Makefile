@@ -136,6 +136,9 @@ load-test-capacity: $(STAMP) ## k6 open model: arrival rate steps until an SLO b
 	$(PY) -m lab.loadtest capacity
 load-test-target: $(STAMP) ## k6 open model: TARGET=1k|100k|1m signups at a fixed rate
 	$(PY) -m lab.loadtest target
+.PHONY: load-test-burst
+load-test-burst: $(STAMP) ## k6 open model: RATE signups/s for 60 s, then every one counted as a row
+	$(PY) -m lab.loadtest burst
 .PHONY: load-test-soak
 load-test-soak: $(STAMP) ## k6 open model: 70% of the sustained rate for DURATION (30m), memory sampled
 	$(PY) -m lab.loadtest soak

@@ -111,6 +111,13 @@ def print_services(running: RunState) -> None:
         print(f"  {svc.name:<20} {where:<40} {status:<18} {limit}")
     for name, reason in running.skipped.items():
         print(f"  {name:<20} not run natively: {reason}")
+    # What each one-shot did, in its own last words: the migrations applied, the claims
+    # rebuilt from the table (and how long that took).
+    for svc in running.services:
+        if svc.oneshot and svc.log and Path(svc.log).exists():
+            lines = [ln for ln in Path(svc.log).read_text().splitlines() if ln.strip()]
+            if lines:
+                print(f"  {svc.name}: {lines[-1].strip()}")
     print(f"  cgroups: {running.cgroups}")
 
 

@@ -26,7 +26,9 @@ from lab import _capacity, _k6, _rows, _soak_report, _soak_sampler, docker, soak
 from lab.state import RUN_DIR, RunState
 from lab.topology import PHASES
 
-SCENARIOS = ("smoke", "load", "stress", "capacity", "target", "soak")
+SCENARIOS = ("smoke", "load", "stress", "capacity", "target", "soak", "burst")
+# The burst of docs/03-queue.md: RATE arrivals per second for this long.
+BURST_DURATION = "60s"
 TARGETS = ("1k", "100k", "1m")
 MIX_PRESETS = ("none", "realistic")
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -140,6 +142,14 @@ def plan(
             variables.update(soak.variables(env, phase, variables.get("DURATION", "30m")))
         except soak.SoakError as exc:
             raise UsageError(str(exc)) from None
+    if scenario == "burst":
+        rate = env.get("RATE", "")
+        if not rate.isdigit() or int(rate) < 1:
+            raise UsageError(
+                f"RATE={rate!r}: the burst needs arrivals per second, like RATE=1000 "
+                "(1.5 times what phase 2 held in your capacity run)"
+            )
+        variables.update(RATE=rate, DURATION=BURST_DURATION)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     test_id = f"{stamp}-{scenario}-{phase}"
     # The run id is part of every email: random, so two runs never collide even in one second.

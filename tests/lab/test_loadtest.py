@@ -398,3 +398,24 @@ def test_a_capacity_run_ends_with_its_answer(
     assert said in out.out + out.err
     if code:
         assert "STEPS=50,100,150,200,300" in out.err, "says what to try instead"
+
+
+def test_the_burst_is_rate_for_a_minute(tmp_path: Path) -> None:
+    env = {"PHASE": "phase3", "PROMETHEUS_URL": CLOSED, "RATE": "900"}
+    p = loadtest.plan("burst", env, results=tmp_path, state=None)
+    assert (p.variables["RATE"], p.variables["DURATION"]) == ("900", "60s")
+    done = _inspect("burst", RATE=p.variables["RATE"], DURATION=p.variables["DURATION"])
+    assert done.returncode == 0, done.stderr
+    (scenario,) = json.loads(done.stdout)["scenarios"].values()
+    assert (scenario["executor"], scenario["rate"], scenario["duration"]) == (
+        "constant-arrival-rate",
+        900,
+        "1m0s",
+    )
+
+
+@pytest.mark.parametrize("rate", ["", "0", "fast", "-5"])
+def test_the_burst_needs_a_rate(rate: str, tmp_path: Path) -> None:
+    env = {"PHASE": "phase3", "PROMETHEUS_URL": CLOSED, "RATE": rate}
+    with pytest.raises(loadtest.UsageError, match="the burst needs arrivals per second"):
+        loadtest.plan("burst", env, results=tmp_path, state=None)

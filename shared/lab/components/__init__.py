@@ -29,6 +29,7 @@ BUILDERS: dict[str, Builder] = {
     "redis": redis.redis,
     "redis-exporter": redis.redis_exporter,
     "writer": writer.writer,
+    "claims": writer.claims,
 }
 
 SKIPPED: dict[str, str] = {

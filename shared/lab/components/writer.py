@@ -1,4 +1,5 @@
-"""The `writer` service: `python -m signup.writer`, one process per replica.
+"""The `writer` service: `python -m signup.writer`, one process per replica; and `claims`,
+the same program once with --rebuild-claims before the apps start.
 
 Each replica serves its metrics on a loopback port of its own (a container serves them on
 SIGNUP_WRITER_METRICS_PORT on all its interfaces); Prometheus scrapes every member. The
@@ -37,3 +38,19 @@ def writer(ctx: RunContext, service: Service) -> list[ProcSpec]:
             )
         )
     return specs
+
+
+def claims(ctx: RunContext, service: Service) -> list[ProcSpec]:
+    """Once, before the apps: every email with a row claimed in Redis (the compose file says
+    why)."""
+    return [
+        spec(
+            ctx,
+            service,
+            command=[sys.executable, "-m", "signup.writer", "--rebuild-claims"],
+            check=lambda: True,
+            port=None,
+            env=ctx.rewrite(service.environment),
+            oneshot=True,
+        )
+    ]
