@@ -30,15 +30,16 @@ VENV_BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="session")
-def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    root = tmp_path_factory.mktemp("pg")
-    cluster = Cluster(root / "data", free_port(), settings={"fsync": "off"})
-    cluster.init()
-    server = cluster.server(root / "postgres.log").start()
-    try:
-        yield cluster
-    finally:
-        server.stop()
+def pg_cluster() -> Iterator[Cluster]:
+    # Outside pytest's folder (server_folder says why): the server runs as `postgres`.
+    with server_folder("pg-") as root:
+        cluster = Cluster(root / "data", free_port(), settings={"fsync": "off"})
+        cluster.init()
+        server = cluster.server(root / "postgres.log").start()
+        try:
+            yield cluster
+        finally:
+            server.stop()
 
 
 @pytest.fixture(scope="module")

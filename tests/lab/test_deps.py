@@ -284,7 +284,7 @@ def test_a_native_phase_installs_what_is_missing_first() -> None:
 
 def test_a_docker_phase_needs_only_docker() -> None:
     shown = make_n("phase1", "RUNTIME=docker").stdout
-    assert "docker compose -f phase1-monolith/compose.yaml up -d --wait" in shown
+    assert "sh shared/docker.sh up phase1-monolith" in shown
     assert "lab.deps" not in shown
     assert ".venv" not in shown
 

@@ -18,7 +18,7 @@ from lab._proc import ServerProcess, free_port, port_in_use
 from lab.postgres import Cluster
 from lab.runtime import http_ok
 from signup import migrate
-from tests.conftest import VENV_BIN, child_env
+from tests.conftest import VENV_BIN, child_env, server_folder
 
 WORKERS = 2
 POOL_MAX = 4
@@ -172,13 +172,20 @@ def test_concurrent_signups_with_one_email(gunicorn: ServerProcess, clean_users:
         assert conn.execute("SELECT count(*) FROM users").fetchone() == (1,)
 
 
-def test_database_down_then_back(tmp_path: Path) -> None:
+@pytest.fixture
+def own_cluster() -> Iterator[tuple[Cluster, Path]]:
+    """A PostgreSQL of this test's own, outside pytest's folder (server_folder says why)."""
+    with server_folder("gunicorn-test-pg-") as folder:
+        yield Cluster(folder / "pg", free_port(), settings={"fsync": "off"}), folder
+
+
+def test_database_down_then_back(tmp_path: Path, own_cluster: tuple[Cluster, Path]) -> None:
     """A stopped database gives JSON 500/503 quickly; when it returns, so does the service."""
-    cluster = Cluster(tmp_path / "pg", free_port(), settings={"fsync": "off"})
+    cluster, folder = own_cluster
     cluster.init()
 
     def start_db() -> ServerProcess:
-        return cluster.server(tmp_path / "pg.log").start()
+        return cluster.server(folder / "pg.log").start()
 
     db = start_db()
     url_db = cluster.ensure_database("signup", "pw", "signup")
