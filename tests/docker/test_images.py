@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from lab.topology import REPO
 from tests.docker import _images
 from tests.docker._engine import EngineError
 
@@ -57,3 +59,14 @@ def test_the_mirror_is_the_one_apt_uses_here(tmp_path: Path) -> None:
     )
     with pytest.raises(EngineError, match="no Debian bookworm mirror"):
         _images.debian_mirror([tmp_path / "nothing.list"])
+
+
+def test_the_app_image_installs_only_commands_it_can_run() -> None:
+    """shared/Dockerfile copies the signup package alone; a console script of another package
+    would be installed in the image and fail there with ModuleNotFoundError."""
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    copied = (REPO / "shared" / "Dockerfile").read_text()
+    assert "COPY shared/signup ./shared/signup" in copied
+    assert "shared/lab" not in copied
+    outside = {name: target for name, target in scripts.items() if target.split(".")[0] != "signup"}
+    assert not outside, f"console scripts the image cannot run: {outside}"
