@@ -54,7 +54,10 @@ export function capacityVerdict(data) {
     rows.push(row);
     if (cut) break;
   }
-  const held = rows.filter((r) => r.ok);
+  // The last step that held before the first that broke: one holding above a broken one is
+  // noise, not capacity.
+  const broke = rows.findIndex((r) => !r.ok);
+  const held = (broke < 0 ? rows : rows.slice(0, broke)).filter((r) => r.ok);
   return { steps: rows, sustained_rate: held.length ? held[held.length - 1].rate : 0 };
 }
 

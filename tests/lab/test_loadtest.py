@@ -327,13 +327,21 @@ def test_python_and_k6_accept_and_refuse_the_same_values(name: str, value: str) 
     assert python_accepts == k6_accepts
 
 
-def _capacity_verdict(tmp_path: Path, run_ms: int, counts: dict[int, int]) -> dict[str, Any]:
+def _capacity_verdict_with(tmp_path: Path, p95: dict[int, float]) -> dict[str, Any]:
+    """The three steps run through, each at its whole count, with these p95s (ms)."""
+    return _capacity_verdict(tmp_path, 75_000, {100: 2000, 200: 4000, 400: 8000}, p95)
+
+
+def _capacity_verdict(
+    tmp_path: Path, run_ms: int, counts: dict[int, int], p95: dict[int, float] | None = None
+) -> dict[str, Any]:
     """loadtests/lib/summary.js's capacityVerdict, run by k6 on a summary in the shape k6
     hands to handleSummary: three 20 s steps with 5 s ramps, stopped after `run_ms`."""
     metrics: dict[str, Any] = {}
     for rate, count in counts.items():
+        latency = (p95 or {}).get(rate, 20.0)
         metrics[f"http_reqs{{step:{rate}}}"] = {"values": {"count": count}}
-        metrics[f"http_req_duration{{step:{rate}}}"] = {"values": {"p(95)": 20.0}}
+        metrics[f"http_req_duration{{step:{rate}}}"] = {"values": {"p(95)": latency}}
         metrics[f"http_req_failed{{step:{rate}}}"] = {"values": {"rate": 0.0}}
     data = {"metrics": metrics, "state": {"testRunDurationMs": run_ms}}
     script = tmp_path / "verdict.js"
@@ -419,3 +427,12 @@ def test_the_burst_needs_a_rate(rate: str, tmp_path: Path) -> None:
     env = {"PHASE": "phase3", "PROMETHEUS_URL": CLOSED, "RATE": rate}
     with pytest.raises(loadtest.UsageError, match="the burst needs arrivals per second"):
         loadtest.plan("burst", env, results=tmp_path, state=None)
+
+
+def test_a_step_that_held_above_a_broken_one_is_not_the_capacity(tmp_path: Path) -> None:
+    """1,600/s broke on p95 and 1,800/s then held (seen in a run): the wall is the first break."""
+    verdict = _capacity_verdict(tmp_path, 75_000, {100: 2000, 200: 4000, 400: 8000})
+    assert verdict["sustained_rate"] == 400
+    broken = _capacity_verdict_with(tmp_path, {200: 500.0})
+    assert [s["ok"] for s in broken["steps"]] == [True, False, True]
+    assert broken["sustained_rate"] == 100

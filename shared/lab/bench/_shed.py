@@ -105,10 +105,27 @@ def overload(base_url: str, rate: int, work: Path) -> dict[str, Any]:
     return {"rate": rate, **overload_verdict(*runs)}
 
 
+def held(verdict: Mapping[str, Any]) -> int:
+    """The highest step that held below the first that broke: a step that held above a broken
+    one is noise, not capacity (k6's own verdict takes the highest step that held anywhere)."""
+    rate = 0
+    for step in verdict["steps"]:
+        if not step["ok"]:
+            break
+        rate = step["rate"]
+    return rate
+
+
 def held_without_503(verdict: Mapping[str, Any]) -> bool:
     """No step at or below the rate held lost a signup to an error."""
-    held = verdict["sustained_rate"]
-    return all(s["error_rate"] == 0 for s in verdict["steps"] if s["rate"] <= held)
+    return all(s["error_rate"] == 0 for s in verdict["steps"] if s["rate"] <= held(verdict))
+
+
+def medians(result: Mapping[str, Any]) -> dict[str, float]:
+    return {
+        config: statistics.median(held(r) for r in result["capacity"] if r["config"] == config)
+        for config in CONFIGS
+    }
 
 
 def collect(work: Path, steps: str = STEPS, runs: int = RUNS) -> dict[str, Any]:
@@ -121,20 +138,23 @@ def collect(work: Path, steps: str = STEPS, runs: int = RUNS) -> dict[str, Any]:
             with running("phase1", folder, environment={"app": environment}, skip=skip) as stack:
                 verdict = capacity(stack.url, steps, folder)
             result["capacity"].append({"config": config, "run": i + 1, **verdict})
-    held = {
-        config: statistics.median(
-            r["sustained_rate"] for r in result["capacity"] if r["config"] == config
-        )
-        for config in CONFIGS
-    }
-    result["median_held"] = held
-    rate = int(2 * held["no limit"]) or 2 * int(steps.split(",")[0])
+    result["median_held"] = medians(result)
+    rate = int(2 * result["median_held"]["no limit"]) or 2 * int(steps.split(",")[0])
     for i, config in enumerate(["by wait"] * runs + ["no limit"]):
         print(f"shed: {rate}/s for {OVERLOAD_S} s, then {rate // 4}/s, {config}", flush=True)
         folder = work / f"overload-{i}"
         with running("phase1", folder, environment={"app": CONFIGS[config]}, skip=skip) as stack:
             result["overload"].append({"config": config, **overload(stack.url, rate, folder)})
     return result
+
+
+def _step(step: Mapping[str, Any]) -> str:
+    if not step["requests"]:  # k6 stopped in the ramp up to it
+        return f"{step['rate']}: broken {step.get('stopped', 'before it began')}"
+    text = f"{step['rate']}: {step['p95_ms']:.0f} ms, {step['error_rate'] * 100:.2f} %"
+    return text + (
+        "" if step["ok"] else f" (broken{', ' + step['stopped'] if 'stopped' in step else ''})"
+    )
 
 
 def markdown(result: Mapping[str, Any], title: str) -> str:
@@ -149,15 +169,11 @@ def markdown(result: Mapping[str, Any], title: str) -> str:
         "| --- | ---: | ---: | --- | --- |",
     ]
     for r in result["capacity"]:
-        steps = "; ".join(
-            f"{s['rate']}: {s['p95_ms']:.0f} ms, {s['error_rate'] * 100:.2f} %"
-            + ("" if s["ok"] else " (broken)")
-            for s in r["steps"]
-        )
+        steps = "; ".join(_step(s) for s in r["steps"])
         clean = "yes" if held_without_503(r) else "no"
-        lines.append(f"| {r['config']} | {r['run']} | {r['sustained_rate']} | {clean} | {steps} |")
-    held = ", ".join(f"{c}: {v:g}/s" for c, v in result["median_held"].items())
-    lines += ["", f"Median held: {held}.", ""]
+        lines.append(f"| {r['config']} | {r['run']} | {held(r)} | {clean} | {steps} |")
+    both = ", ".join(f"{c}: {v:g}/s" for c, v in medians(result).items())
+    lines += ["", f"Median held: {both}.", ""]
     lines += [
         f"Overload: the rate for {OVERLOAD_S} s, then a quarter of it for {AFTER_S} s.",
         "",
@@ -178,11 +194,25 @@ def markdown(result: Mapping[str, Any], title: str) -> str:
 def main(out: Path, work: Path, host: str, date: str, quick: bool) -> list[Path]:
     """Measure, then write <date>-<host>-shed(.json, .md) into `out`."""
     result = collect(work, steps="300,600", runs=1) if quick else collect(work)
-    result["bench"] = {"host": host, "date": date, "quick": quick, "cpu_count": os.cpu_count()}
+    result["bench"] = {
+        "part": "shed",
+        "host": host,
+        "date": date,
+        "quick": quick,
+        "cpu_count": os.cpu_count(),
+    }
     stem = f"{date}-{host}-shed" + ("-quick" if quick else "")
     out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
+    json_path = out / f"{stem}.json"
     json_path.write_text(json.dumps(result, indent=1) + "\n")
-    title = f"Phase 1: shedding by wait against never refusing ({host}, {date})"
+    return [json_path, replot(json_path)]
+
+
+def replot(json_path: Path) -> Path:
+    """The run's Markdown, again, from its JSON (the verdicts are computed from the steps)."""
+    result = json.loads(json_path.read_text())
+    bench = result["bench"]
+    title = f"Phase 1: shedding by wait against never refusing ({bench['host']}, {bench['date']})"
+    md_path = json_path.with_suffix(".md")
     md_path.write_text(markdown(result, title))
-    return [json_path, md_path]
+    return md_path

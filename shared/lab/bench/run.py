@@ -155,6 +155,9 @@ def replot(path: Path) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: {path} is not a bench result: {exc}", file=sys.stderr)
         return 2
+    if results["bench"].get("part") == "shed":
+        print(f"  {_shed.replot(path)}")
+        return 0
     _report.add_ratios(results)
     for written in draw(results, path.parent, path.stem):
         print(f"  {written}")

@@ -8,13 +8,35 @@ from lab.bench import _shed
 
 
 def step(rate: int, errors: float, ok: bool = True) -> dict[str, object]:
-    return {"rate": rate, "achieved": 1.0, "p95_ms": 12.0, "error_rate": errors, "ok": ok}
+    return {
+        "rate": rate,
+        "requests": rate * 20,
+        "achieved": 1.0,
+        "p95_ms": 12.0,
+        "error_rate": errors,
+        "ok": ok,
+    }
+
+
+def test_a_step_broken_in_the_ramp_reads_as_such() -> None:
+    ramp = {"rate": 1400, "requests": 0, "p95_ms": None, "error_rate": None, "ok": False}
+    assert _shed._step({**ramp, "stopped": "in the ramp up to it"}) == (
+        "1400: broken in the ramp up to it"
+    )
+    cut = {**step(1200, 0.03, ok=False), "stopped": "cut short after 9 of 20 s"}
+    assert _shed._step(cut) == "1200: 12 ms, 3.00 % (broken, cut short after 9 of 20 s)"
+
+
+def test_the_rate_held_is_the_last_before_the_first_break() -> None:
+    verdict = {"steps": [step(800, 0), step(1000, 0), step(1200, 0, ok=False), step(1400, 0)]}
+    assert _shed.held(verdict) == 1000, "1,400 holding after 1,200 broke is noise"
+    assert _shed.held({"steps": [step(800, 0.2, ok=False)]}) == 0
 
 
 def test_a_rate_held_with_a_503_below_it_is_not_clean() -> None:
-    clean = {"sustained_rate": 1000, "steps": [step(800, 0), step(1000, 0), step(1200, 0.2, False)]}
+    clean = {"steps": [step(800, 0), step(1000, 0), step(1200, 0.2, False)]}
     assert _shed.held_without_503(clean)
-    dirty = {"sustained_rate": 1000, "steps": [step(800, 0.0005), step(1000, 0)]}
+    dirty = {"steps": [step(800, 0.0005), step(1000, 0)]}
     assert not _shed.held_without_503(dirty), "an error under the SLO's 0.1 % still counts"
 
 
@@ -47,8 +69,8 @@ def test_the_table_shows_every_run_and_the_medians() -> None:
     result = {
         "steps": "800,1000",
         "capacity": [
-            {"config": "by wait", "run": 1, "sustained_rate": 1000, "steps": [step(800, 0)]},
-            {"config": "no limit", "run": 1, "sustained_rate": 800, "steps": [step(800, 0)]},
+            {"config": "by wait", "run": 1, "steps": [step(800, 0), step(1000, 0)]},
+            {"config": "no limit", "run": 1, "steps": [step(800, 0), step(1000, 0.2, False)]},
         ],
         "median_held": {"by wait": 1000, "no limit": 800},
         "overload": [
@@ -61,6 +83,6 @@ def test_the_table_shows_every_run_and_the_medians() -> None:
         ],
     }
     text = _shed.markdown(result, "title")
-    assert "| by wait | 1 | 1000 | yes | 800: 12 ms, 0.00 % |" in text
+    assert "| by wait | 1 | 1000 | yes | 800: 12 ms, 0.00 %; 1000: 12 ms, 0.00 % |" in text
     assert "Median held: by wait: 1000/s, no limit: 800/s." in text
     assert "| by wait | 1600 | 9 | 4.0 | 0 | None | none |" in text
