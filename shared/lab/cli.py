@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 
-from lab import _cgroup, docker, state
+from lab import _cgroup, _show, docker, state
 from lab.runtime import Ports, RunContext
 from lab.state import RUN_DIR, RunState
 from lab.topology import PHASES, TopologyError, load
@@ -46,7 +46,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if running is not None:
         if running.phase == args.phase:
             print(f"{args.phase} is already running (supervisor pid {running.supervisor_pid})")
-            print_services(running)
+            _show.services(running)
             return 0
         print(f"error: {running.phase} is running; `make down` first", file=sys.stderr)
         return 1
@@ -96,29 +96,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"error: {message['error']}", file=sys.stderr)
         return 1
     print(f"{args.phase} is up:")
-    print_services(RunState.from_dict(message["state"]))
+    _show.services(RunState.from_dict(message["state"]))
     return 0
-
-
-def print_services(running: RunState) -> None:
-    for svc in running.services:
-        status = f"ran once, exit {svc.exit_code}" if svc.oneshot else f"pid {svc.pid}"
-        where = svc.url or (f"127.0.0.1:{svc.port}" if svc.port else "")
-        limit = ""
-        if svc.cpus or svc.memory:
-            mem = f"{svc.memory // 2**20}M" if svc.memory else "-"
-            limit = f"[{svc.cpus or '-'} cpu, {mem}]"
-        print(f"  {svc.name:<20} {where:<40} {status:<18} {limit}")
-    for name, reason in running.skipped.items():
-        print(f"  {name:<20} not run natively: {reason}")
-    # What each one-shot did, in its own last words: the migrations applied, the claims
-    # rebuilt from the table (and how long that took).
-    for svc in running.services:
-        if svc.oneshot and svc.log and Path(svc.log).exists():
-            lines = [ln for ln in Path(svc.log).read_text().splitlines() if ln.strip()]
-            if lines:
-                print(f"  {svc.name}: {lines[-1].strip()}")
-    print(f"  cgroups: {running.cgroups}")
 
 
 def cmd_supervise(args: argparse.Namespace) -> int:
@@ -239,7 +218,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("nothing is running (native runtime)")
         return 0
     print(f"{running.phase} (native, supervisor pid {running.supervisor_pid}):")
-    print_services(running)
+    _show.services(running)
     return 0
 
 
@@ -249,7 +228,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         return docker.main(["logs", *flags, *([args.service] if args.service else [])])
     running = state.read(args.run_dir)
     if running is not None:
-        files = _running_logs(running, args.service)
+        files = _show.running_logs(running, args.service)
         if files is None:
             return 1
     else:
@@ -270,21 +249,6 @@ def cmd_logs(args: argparse.Namespace) -> int:
     if args.follow:
         command.append("-F")
     return subprocess.run([*command, *map(str, files)], check=False).returncode
-
-
-def _running_logs(running: RunState, service: str | None) -> list[Path] | None:
-    """The log files of the running phase's processes (of one service, or one replica, when
-    asked); None, after one line saying why, for a name the phase does not have."""
-    picked = [s for s in running.services if service in (None, s.service, s.name)]
-    if not picked:
-        names = ", ".join(sorted({s.service for s in running.services}))
-        print(
-            f"error: {running.phase} has no service {service!r} (it has {names})", file=sys.stderr
-        )
-        return None
-    if service and len(picked) > 1:
-        print(f"{service}: {len(picked)} replicas, {', '.join(s.name for s in picked)}", flush=True)
-    return [Path(s.log) for s in picked if s.log and Path(s.log).exists()]
 
 
 def parser() -> argparse.ArgumentParser:

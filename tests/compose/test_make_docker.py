@@ -39,8 +39,9 @@ def docker_env(tmp_path: Path, version: str | None = None) -> tuple[dict[str, st
     env = {**lab_environment(tmp_path / "run"), "RUNTIME": "docker"}
     env["PATH"] = f"{folder}:{env['PATH']}"
     env["DOCKER_HOST"] = f"unix://{tmp_path}/no-engine.sock"
-    # No .venv: a Docker user has only Docker and make.
+    # No .venv and no Python: a Docker user has only Docker and make.
     env["VENV"] = str(tmp_path / "no-venv")
+    env["PYTHON"] = str(tmp_path / "no-python3")
     return env, log
 
 
@@ -78,6 +79,7 @@ def test_phase1_builds_what_changed_and_starts_every_service(tmp_path: Path) -> 
     assert up.startswith(f"{PHASE1} up -d --wait --build ")
     assert set(up.split("--build ")[1].split()) == set(_compose.config("phase1")["services"])
     assert "Cannot connect to the Docker daemon" in result.stderr, result.stderr
+    assert "not found" not in result.stderr, "the Docker path asked for Python"
     assert not Path(env["VENV"]).exists(), "the Docker path built a .venv"
 
 
@@ -143,3 +145,22 @@ def test_down_without_compose_stops_the_native_runtime_and_says_so(tmp_path: Pat
     assert result.returncode == 0, result.stderr
     assert "nothing is running" in result.stdout
     assert "no Compose v2 here" in result.stdout
+
+
+@pytest.mark.parametrize("target", ["down", "clean"])
+def test_a_failed_native_stop_fails_down_even_when_docker_has_nothing(
+    target: str, tmp_path: Path
+) -> None:
+    """down and clean ask both runtimes; the first one failing must not be hidden by the
+    second one succeeding."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text("#!/bin/sh\necho native stop failed >&2\nexit 3\n")
+    python.chmod(0o755)
+    env = {**lab_environment(tmp_path / "run"), "RUNTIME": "", "VENV": str(venv)}
+    env["PATH"] = f"{docker_without_compose(tmp_path / 'bin')}:{env['PATH']}"
+    result = make(target, env)
+    assert "native stop failed" in result.stderr
+    assert "no Compose v2 here" in result.stdout, "Docker's part still ran"
+    assert result.returncode != 0

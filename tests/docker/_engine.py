@@ -78,6 +78,15 @@ class Engine:
         dockerd = shutil.which("dockerd")
         if dockerd is None:
             raise EngineError("no dockerd on PATH: `make test-docker` installs Debian's docker.io")
+        others = running_engines()
+        if others:
+            # A second dockerd would share the running one's containerd (its socket is the
+            # default), its docker0 bridge and its iptables chains, which it flushes at start.
+            raise EngineError(
+                f"a Docker engine already runs here ({', '.join(others)}): the test's own would "
+                "share its containerd, bridge and iptables chains. Stop it for the test (with "
+                "systemd: systemctl stop docker.socket docker containerd), then start it again"
+            )
         plugins = self.root / "config" / "cli-plugins"
         plugins.mkdir(parents=True)
         (plugins / "docker-compose").symlink_to(_compose.binary())
@@ -127,8 +136,8 @@ class Engine:
     def _restore_host(self) -> None:
         if self._host is not None:
             before, self._host = self._host, None
-            _host.undo(before)
-            left = before.differences(_host.snapshot())
+            failed = _host.undo(before)
+            left = failed + before.differences(_host.snapshot())
             if left:
                 raise EngineError("the host's network differs after the engine: " + "; ".join(left))
 
@@ -139,6 +148,20 @@ class Engine:
         mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
         for target in sorted((m for m in mounts if m.startswith(root)), reverse=True):
             subprocess.run(["umount", "-l", target], check=False, capture_output=True)
+
+
+def running_engines() -> list[str]:
+    """dockerd and containerd processes already running ("name pid"), none of them ours yet."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                name = (proc / "comm").read_text().strip()
+            except OSError:
+                continue  # gone meanwhile
+            if name in ("dockerd", "containerd"):
+                found.append(f"{name} {proc.name}")
+    return found
 
 
 def images(engine: Engine) -> Mapping[str, str]:

@@ -61,10 +61,12 @@ def parse_save(text: str) -> dict[str, Table]:
 
 def undo_plan(before: dict[str, Table], after: dict[str, Table]) -> list[list[str]]:
     """The iptables arguments that turn `after` back into `before`: rules added are deleted
-    (once per copy added), chains added are flushed and removed, changed policies reset."""
+    (once per copy added), chains added are flushed and removed, changed policies reset, and
+    chains and rules that went missing (dockerd flushes chains named like its own at start)
+    are put back, appended in their old order."""
     plan: list[list[str]] = []
-    for name, now in after.items():
-        was = before.get(name, Table())
+    for name in sorted(set(before) | set(after)):
+        was, now = before.get(name, Table()), after.get(name, Table())
         added = Counter(now.rules) - Counter(was.rules)
         for rule in reversed(now.rules):  # last added first: jumps go before their chains
             if added[rule]:
@@ -73,6 +75,14 @@ def undo_plan(before: dict[str, Table], after: dict[str, Table]) -> list[list[st
         new_chains = [c for c in now.chains if c not in was.chains and c not in BUILTIN_CHAINS]
         plan += [["-t", name, "-F", chain] for chain in new_chains]
         plan += [["-t", name, "-X", chain] for chain in new_chains]
+        for chain in was.chains:
+            if chain not in now.chains and chain not in BUILTIN_CHAINS:
+                plan.append(["-t", name, "-N", chain])
+        removed = Counter(was.rules) - Counter(now.rules)
+        for rule in was.rules:
+            if removed[rule]:
+                removed[rule] -= 1
+                plan.append(["-t", name, *shlex.split(rule)])
         for chain, policy in now.chains.items():
             if chain in BUILTIN_CHAINS and policy != was.chains.get(chain, "ACCEPT"):
                 plan.append(["-t", name, "-P", chain, was.chains.get(chain, "ACCEPT")])
@@ -125,15 +135,29 @@ def snapshot() -> HostNetwork:
     )
 
 
-def undo(before: HostNetwork, keep_links: Iterable[str] = ()) -> None:
-    """Put back what changed since `before` was taken. Run it after the engine stopped: a
-    running engine would add its rules again."""
+def engine_links(names: Iterable[str]) -> list[str]:
+    """The links a Docker engine makes: its default bridge, a network's, a container's veth."""
+    return sorted(n for n in names if n == "docker0" or n.startswith(("br-", "veth")))
+
+
+def undo(before: HostNetwork) -> list[str]:
+    """Put back what changed since `before` was taken; return what could not be. Run it after
+    the engine stopped: a running engine would add its rules again. Only links an engine
+    makes are deleted: another one that appeared meanwhile (a VPN's) is not the test's."""
     now = snapshot()
-    for family, command in IPTABLES.items():
-        for args in undo_plan(before.iptables[family], now.iptables[family]):
-            _run([command, *args])
-    for name in sorted(now.links - before.links - set(keep_links)):
-        _run(["ip", "link", "delete", name])
+    failed = []
+    steps = [
+        [command, *args]
+        for family, command in IPTABLES.items()
+        for args in undo_plan(before.iptables[family], now.iptables[family])
+    ]
+    steps += [["ip", "link", "delete", n] for n in engine_links(now.links - before.links)]
+    for step in steps:
+        try:
+            _run(step)
+        except subprocess.CalledProcessError as exc:
+            failed.append(f"{' '.join(step)}: {exc.stderr.strip()}")
     for key, value in before.sysctls.items():
         if now.sysctls.get(key) != value:
             (Path("/proc/sys") / key).write_text(value)
+    return failed

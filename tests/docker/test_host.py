@@ -104,3 +104,23 @@ def test_nothing_changed_nothing_to_do() -> None:
     assert same.differences(same) == []
     other = _host.HostNetwork({"ip": {}, "ip6": {}}, frozenset({"lo", "docker0"}), {"a": "1"})
     assert len(same.differences(other)) == 3
+
+
+def test_rules_and_chains_that_went_missing_are_put_back() -> None:
+    """dockerd flushes chains named like its own at start; an earlier engine's leftovers are
+    the host's as it was, so they come back."""
+    before = _host.parse_save(
+        "*filter\n:FORWARD ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n"
+        "-A FORWARD -j DOCKER-USER\n-A DOCKER-USER -j RETURN\nCOMMIT\n"
+    )
+    after = _host.parse_save("*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n")
+    assert _host.undo_plan(before, after) == [
+        ["-t", "filter", "-N", "DOCKER-USER"],
+        ["-t", "filter", "-A", "FORWARD", "-j", "DOCKER-USER"],
+        ["-t", "filter", "-A", "DOCKER-USER", "-j", "RETURN"],
+    ]
+
+
+def test_only_links_an_engine_makes_are_deleted() -> None:
+    appeared = {"docker0", "br-0123456789ab", "veth1a2b3c", "tun0", "wg0", "lab-br0"}
+    assert _host.engine_links(appeared) == ["br-0123456789ab", "docker0", "veth1a2b3c"]

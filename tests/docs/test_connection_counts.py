@@ -51,6 +51,11 @@ CLAIMS = [
     ("phase2-replicas/README.md", r"pool ≤ (\d+)", "a phase 2 replica"),
     ("phase1-monolith/README.md", r"sees at most (\d+) connections", "phase 1's app"),
     ("docs/01-monolith.md", r"pool of up to (\d+) connections", "phase 1's app"),
+    (
+        "docs/metrics.md",
+        r"summed over the replica's workers \((\d+) with the defaults\)",
+        "a phase 2 replica",
+    ),
 ]
 
 

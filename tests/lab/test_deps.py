@@ -272,13 +272,15 @@ def make_n(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_make_test_installs_what_is_missing_before_the_tests() -> None:
     lines = make_n("test").stdout.splitlines()
-    assert re.match(r"PYTHONPATH=shared \S+ -m lab\.deps && \S+ --silent [^&]* install$", lines[0])
+    # First a shell check that Python is there, then the packages, then .venv.
+    assert re.match(r"\{ command -v \S+ .*\} && PYTHONPATH=shared \S+ -m lab\.deps && ", lines[0])
+    assert re.search(r"&& \S+ --silent [^&]* install$", lines[0])
     assert lines[-1] == ".venv/bin/pytest"
 
 
 def test_a_native_phase_installs_what_is_missing_first() -> None:
     shown = make_n("phase2", "RUNTIME=native").stdout
-    assert re.match(r"PYTHONPATH=shared \S+ -m lab\.deps && ", shown)
+    assert re.match(r"\{ command -v \S+ .*\} && PYTHONPATH=shared \S+ -m lab\.deps && ", shown)
     assert shown.rstrip().endswith("-m lab --runtime native up phase2")
 
 
@@ -294,3 +296,20 @@ def test_make_refuses_an_unknown_runtime_before_doing_anything() -> None:
     assert result.returncode != 0
     assert result.stdout == ""
     assert "RUNTIME=podman must be docker, native or empty" in result.stderr
+
+
+def test_without_python_the_native_path_says_what_to_install(tmp_path: Path) -> None:
+    """The check runs in the shell (make expands both runtimes' lines, so a make $(error)
+    would stop a Docker user who has no Python)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RUNTIME", "MAKEFLAGS", "MAKELEVEL")}
+    missing = tmp_path / "python3"
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(REPO), "deps", f"PYTHON={missing}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert f"error: {missing} not found: install Python 3.11" in result.stderr

@@ -6,6 +6,7 @@ The bounded load (Load, Outcome) and the exposition/row readers are phase 2's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
@@ -79,6 +80,9 @@ def alive(pid: int) -> bool:
         return False
 
 
+_RAISED = re.compile(r"^[\w.]*(Error|Exception|Exit|Interrupt)\b")
+
+
 def evidence(stack: Stack, odd: list[Outcome], lines: int = 20) -> str:
     """For an assertion's message: the unexpected answers, and what nginx and the apps logged
     about them. A rare failure of a fault test is only worth its run if it explains itself."""
@@ -90,6 +94,8 @@ def evidence(stack: Stack, odd: list[Outcome], lines: int = 20) -> str:
             line
             for line in log.read_text(errors="replace").splitlines()
             if any(word in line for word in ("[error]", "[warn]", "Exception", "unhandled"))
+            # and a traceback's last line, which names what was raised
+            or _RAISED.match(line)
         ]
         told += [f"{log.name}: {line}" for line in found[-lines:]]
     return "\n".join(told)

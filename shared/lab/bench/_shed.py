@@ -52,14 +52,21 @@ def capacity(base_url: str, steps: str, work: Path) -> dict[str, Any]:
         BASE_URL=base_url, STEPS=steps, STEP_DURATION="20s", LOADTEST_RESULTS_DIR=str(results)
     )
     subprocess.run([sys.executable, "-m", "lab.loadtest", "capacity"], env=env, check=False)
-    (summary,) = sorted(results.glob("*-capacity-phase1.json"))[-1:]
-    verdict: dict[str, Any] = json.loads(summary.read_text())["lab"]["capacity"]
-    summary.rename(summary.with_suffix(".done"))
+    summaries = sorted(results.glob("*-capacity-phase1.json"))
+    if not summaries:
+        raise ShedError(f"the capacity run wrote no k6 summary in {results}: see its output")
+    verdict: dict[str, Any] = json.loads(summaries[-1].read_text())["lab"]["capacity"]
     return verdict
+
+
+class ShedError(RuntimeError):
+    """A k6 run of the part left nothing to read; the message says where to look."""
 
 
 def answers(path: Path) -> list[tuple[float, str, float]]:
     """(unix seconds, HTTP status, ms) of every POST /signup in a k6 CSV output."""
+    if not path.exists():
+        raise ShedError(f"k6 wrote no CSV at {path}: see its output")
     with path.open() as file:
         return [
             (float(r["timestamp"]), r["status"], float(r["metric_value"]))
@@ -77,7 +84,11 @@ def overload_verdict(
     over: list[tuple[float, str, float]], after: list[tuple[float, str, float]]
 ) -> dict[str, Any]:
     """Per status: count and p95 during the overload; statuses after it; the last 503 after the
-    overload ended, in seconds (None: none came after it)."""
+    overload ended, in whole seconds as k6's CSV stamps them (None: none came after it). The
+    two are separate k6 runs, the second starting with its health gate: a 503 still in flight
+    when the overload's run ends is not seen here."""
+    if not over:
+        raise ShedError("the overload's k6 run answered no signup")
     end = max(t for t, _, _ in over)
     late = [t - end for t, status, _ in after if status == "503"]
     return {

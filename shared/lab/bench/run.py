@@ -197,8 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.part == "shed":
         host = "".join(c if c.isalnum() or c in "-." else "-" for c in socket.gethostname())
         date = datetime.now(UTC).strftime("%Y-%m-%d")
-        with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
-            written = _shed.main(args.out, Path(tmp), host, date, args.quick)
+        try:
+            with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
+                written = _shed.main(args.out, Path(tmp), host, date, args.quick)
+        except _shed.ShedError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         print("\n".join(f"  {path}" for path in written))
         return 0
     parts = set(PARTS) if args.part == "all" else {args.part}
