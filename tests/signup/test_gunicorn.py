@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -267,3 +268,65 @@ def _drain_on_sigterm(server: ServerProcess, clean_users: str) -> None:
     assert statuses == [201] * len(bodies)
     assert server.process is not None
     assert server.process.wait(timeout=30) == 0
+
+
+def exchange(sock: socket.socket, request: bytes) -> bytes:
+    """One request on an open connection, and its whole answer (Content-Length framed)."""
+    sock.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"the server closed the connection after {data!r}")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(
+        next(
+            v
+            for k, _, v in (ln.partition(b":") for ln in head.split(b"\r\n"))
+            if k.lower() == b"content-length"
+        )
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head.split(b"\r\n", 1)[0] + b"\r\n\r\n" + body
+
+
+def test_an_unexpected_failure_is_the_contracts_500_and_the_connection_stays(
+    tmp_path: Path, own_cluster: tuple[Cluster, Path]
+) -> None:
+    """A database in SQL_ASCII (which the migration refuses, so the table is made by hand)
+    makes psycopg return text as bytes, which the answer cannot serialise: an error no store
+    maps. The client gets the contract's JSON 500, and the keep-alive connection serves the
+    next request: dropped, nginx would answer its next client 502."""
+    cluster, folder = own_cluster
+    cluster.init()
+    db = cluster.server(folder / "pg.log").start()
+    try:
+        with psycopg.connect(cluster.admin_url, autocommit=True) as conn:
+            conn.execute("CREATE ROLE ascii LOGIN PASSWORD 'pw'")
+            conn.execute(
+                "CREATE DATABASE ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' "
+                "TEMPLATE template0 OWNER ascii"
+            )
+        url = cluster.url("ascii", "pw", "ascii")
+        with psycopg.connect(url, autocommit=True) as conn:
+            for _, sql in migrate.migrations():
+                conn.execute(sql.encode())
+        app = start_gunicorn(tmp_path, url)
+        try:
+            body = b'{"email":"a@example.com","first_name":"A","last_name":"B"}'
+            post = (
+                b"POST /signup HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            with socket.create_connection(("127.0.0.1", app.port or 0), timeout=10) as sock:
+                first = exchange(sock, post)
+                assert first.startswith(b"HTTP/1.1 500"), first
+                assert first.endswith(b'{"error":"failed to create user"}'), first
+                second = exchange(sock, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+                assert second.startswith(b"HTTP/1.1 200"), second
+        finally:
+            app.stop()
+    finally:
+        db.stop()
