@@ -19,8 +19,13 @@ def wait_until(condition: Callable[[], object], timeout: float = 30.0, what: str
 
 def scrape(url: str) -> dict[str, float]:
     """Every sample of a Prometheus exposition, keyed by name and labels as written."""
+    return parse(httpx.get(url, timeout=10).text)
+
+
+def parse(exposition: str) -> dict[str, float]:
+    """The samples of an exposition's text, however it was fetched."""
     samples = {}
-    for line in httpx.get(url, timeout=10).text.splitlines():
+    for line in exposition.splitlines():
         if line and not line.startswith("#"):
             name, value = line.rsplit(" ", 1)
             samples[name] = float(value)

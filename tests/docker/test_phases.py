@@ -23,7 +23,7 @@ import yaml
 from lab._proc import free_ports
 from lab.topology import PHASES
 from tests._make import lab_environment, make
-from tests._probe import wait_until
+from tests._probe import parse, wait_until
 from tests.docker import _images
 from tests.docker._engine import Engine
 
@@ -100,12 +100,7 @@ def app_metrics(user: User, phase: str, index: int) -> dict[str, float]:
     fetch = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8000/metrics').read().decode())"
     result = user.compose(phase, "exec", "-T", "--index", str(index), "app", "python", "-c", fetch)
     assert result.returncode == 0, result.stderr
-    samples = {}
-    for line in result.stdout.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            samples[name] = float(value)
-    return samples
+    return parse(result.stdout)
 
 
 def prometheus(user: User, path: str, **params: str) -> object:

@@ -120,9 +120,14 @@ def collect(
     return results
 
 
+def file_safe(host: str) -> str:
+    """A host name as part of a results file's name."""
+    return "".join(c if c.isalnum() or c in "-." else "-" for c in host)
+
+
 def write(results: dict[str, Any], out: Path) -> list[Path]:
     bench = results["bench"]
-    host = "".join(c if c.isalnum() or c in "-." else "-" for c in bench["host"])
+    host = file_safe(bench["host"])
     # A run of one part is named for it, so it never overwrites the day's whole run.
     part = bench.get("part", "all")
     stem = f"{bench['date']}-{host}" + ("" if part == "all" else f"-{part}")
@@ -195,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.replot is not None:
         return replot(args.replot)
     if args.part == "shed":
-        host = "".join(c if c.isalnum() or c in "-." else "-" for c in socket.gethostname())
+        host = file_safe(socket.gethostname())
         date = datetime.now(UTC).strftime("%Y-%m-%d")
         try:
             with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
