@@ -40,7 +40,7 @@ export function capacityVerdict(data) {
     const dur = data.metrics[`http_req_duration{step:${step.rate}}`];
     const failed = data.metrics[`http_req_failed{step:${step.rate}}`];
     if (!reqs || !reqs.values.count) {
-      if (ran < step.from) rows.push({ rate: step.rate, requests: 0, ran_s: 0, achieved: 0, p95_ms: null, error_rate: null, ok: false, stopped: 'in the ramp up to it' });
+      if (ran < step.from) rows.push({ rate: step.rate, from_s: step.from, requests: 0, ran_s: 0, achieved: 0, p95_ms: null, error_rate: null, ok: false, stopped: 'in the ramp up to it' });
       break; // the run stopped before this step
     }
     const seconds = Math.min(plan.hold, Math.max(ran - step.from, 1));
@@ -49,7 +49,7 @@ export function capacityVerdict(data) {
     const p95 = dur.values['p(95)'];
     const errors = failed.values.rate;
     const ok = !cut && p95 < SLO.p95Ms && errors < SLO.errorRate && achieved >= 1 - SLO.droppedShare;
-    const row = { rate: step.rate, requests: reqs.values.count, ran_s: seconds, achieved, p95_ms: p95, error_rate: errors, ok };
+    const row = { rate: step.rate, from_s: step.from, requests: reqs.values.count, ran_s: seconds, achieved, p95_ms: p95, error_rate: errors, ok };
     if (cut) row.stopped = `cut short after ${seconds.toFixed(0)} of ${plan.hold} s`;
     rows.push(row);
     if (cut) break;

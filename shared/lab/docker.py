@@ -169,6 +169,7 @@ def run_state(
         services=tuple(services),
         database_url=database_url,
         runtime="docker",
+        containers_url=next((s.url for s in services if s.service == "cadvisor" and s.url), None),
     )
 
 

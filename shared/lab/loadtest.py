@@ -10,6 +10,7 @@ answers, k6's own metrics go there too (remote write), tagged with the test id a
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -22,13 +23,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lab import _capacity, _k6, _rows, _soak_report, _soak_sampler, docker, soak, state
+from lab import (
+    _capacity,
+    _k6,
+    _rows,
+    _run_wall,
+    _soak_report,
+    _soak_sampler,
+    docker,
+    soak,
+    state,
+)
 from lab.state import RUN_DIR, RunState
 from lab.topology import PHASES
 
 SCENARIOS = ("smoke", "load", "stress", "capacity", "target", "soak", "burst")
 # The burst of docs/03-queue.md: RATE arrivals per second for this long.
 BURST_DURATION = "60s"
+# The runs that end by naming their wall (lab._run_wall).
+WALLED = ("capacity", "target", "burst")
 TARGETS = ("1k", "100k", "1m")
 MIX_PRESETS = ("none", "realistic")
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -70,6 +83,18 @@ def check_mix(raw: str) -> str:
     if sum(shares.values()) > 1:
         raise UsageError(f"MIX={raw!r}: the shares add up to more than 1")
     return raw
+
+
+def check_steps(raw: str) -> str:
+    """STEPS=100,200,400: increasing whole arrival rates per second (profiles.js's rule)."""
+    parts = [part.strip() for part in raw.split(",")]
+    if not all(part.isdigit() and int(part) >= 1 for part in parts) or any(
+        int(b) <= int(a) for a, b in itertools.pairwise(parts)
+    ):
+        raise UsageError(
+            f"STEPS={raw}: increasing whole arrival rates per second, like 100,200,400"
+        )
+    return ",".join(parts)
 
 
 def running_stack(run_dir: Path, env: Mapping[str, str] = os.environ) -> RunState | None:
@@ -142,6 +167,11 @@ def plan(
             variables.update(soak.variables(env, phase, variables.get("DURATION", "30m")))
         except soak.SoakError as exc:
             raise UsageError(str(exc)) from None
+    steps = env.get("STEPS", "")
+    if scenario == "capacity" and steps:
+        variables["STEPS"] = check_steps(steps)
+    elif steps:
+        raise UsageError(f"STEPS={steps} only applies to capacity, not to {scenario}")
     if scenario == "burst":
         rate = env.get("RATE", "")
         if not rate.isdigit() or int(rate) < 1:
@@ -182,21 +212,61 @@ def k6_environment(p: LoadTest, base: Mapping[str, str]) -> dict[str, str]:
 
 
 def run(p: LoadTest, *, quiet: bool = False) -> int:
-    """Run k6 and write the meta file (also when k6 fails or is interrupted: the time range
-    of a failed run is exactly what one wants to look at)."""
-    sampler = None
+    """Run k6 (twice for a capacity search) and write the meta file (also when k6 fails or is
+    interrupted: the time range of a failed run is exactly what one wants to look at)."""
+    if p.scenario == "capacity" and "STEPS" not in p.variables:
+        return _capacity.search(p, lambda q: run_pass(q, quiet=quiet), write_meta)
+    done = run_pass(p, quiet=quiet)
+    write_meta(p, done.started, done.ended)
+    if not done.rows_ok:
+        return 1
+    if p.scenario == "capacity" and done.answered:
+        return _capacity.result(json.loads(p.summary.read_text()), p.summary)
+    if p.scenario == "burst" and done.code == _k6.THRESHOLDS_CROSSED:
+        # A burst above a phase's wall is meant to break its SLO there; what it asks is
+        # whether every acknowledged signup survived, which the row count answered.
+        counted = "every acknowledged signup is a row" if p.database_url else "rows not counted"
+        print(f"burst: the SLO broke during the burst ({counted}). Summary: {p.summary}")
+        return 0
+    if done.code == _k6.THRESHOLDS_CROSSED:
+        print(f"SLO thresholds crossed; summary: {p.summary}", file=sys.stderr)
+    elif done.code != 0:
+        print(f"k6 exited with {done.code}; see its output above", file=sys.stderr)
+    else:
+        print(f"summary: {p.summary}")
+    return done.code
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One k6 process: its exit code, its span, whether every acknowledged signup is a row."""
+
+    code: int
+    started: float
+    ended: float
+    rows_ok: bool = True
+    # k6 ended the way a run with an answer does (done, or stopped by the SLO) and wrote it.
+    answered: bool = False
+
+
+def run_pass(p: LoadTest, *, quiet: bool = False) -> Pass:
+    """k6 once, with the soak's sampler or the wall's around it; the summary gets the wall
+    and the row count."""
+    soak_sampler, wall_sampler = None, None
     if p.scenario == "soak":
         try:
             native = soak.check_native(p.phase, p.state)
         except soak.SoakError as exc:
             raise UsageError(str(exc)) from None
-        sampler = _soak_sampler.Sampler(
+        soak_sampler = _soak_sampler.Sampler(
             native.pids(),
             soak.seconds(p.variables["DURATION"]),
             native.database_url,
             native.url("redis"),
         )
     p.summary.parent.mkdir(parents=True, exist_ok=True)
+    if p.scenario in WALLED:
+        wall_sampler = _run_wall.WallSampler(p.state.containers_url if p.state else None)
     outputs = ("experimental-prometheus-rw",) if p.prometheus else ()
     where = f"k6 metrics to {p.prometheus}" if p.prometheus else "no Prometheus answering"
     print(f"{p.scenario} against {p.base_url} ({p.phase}), test id {p.test_id}; {where}")
@@ -207,13 +277,32 @@ def run(p: LoadTest, *, quiet: bool = False) -> int:
         outputs=outputs,
         quiet=quiet,
     )
-    if sampler is not None:
-        sampler.start()
+    if soak_sampler is not None:
+        soak_sampler.start()
     started = time.time()
-    code = _wait(subprocess.Popen(args, env=k6_environment(p, os.environ)))
+    process = subprocess.Popen(args, env=k6_environment(p, os.environ))
+    if wall_sampler is not None:
+        wall_sampler.start(process.pid)
+    code = _wait(process)
     ended = time.time()
-    if sampler is not None:
-        sampler.stop()
+    if soak_sampler is not None:
+        soak_sampler.stop()
+    if wall_sampler is not None:
+        wall_sampler.stop()
+    answered = code in (0, _k6.THRESHOLDS_CROSSED) and p.summary.exists()
+    if soak_sampler is not None and p.summary.exists():
+        code = _soak_report.finish(p.summary, soak_sampler, code)
+    if wall_sampler is not None and answered:
+        name_wall(p, wall_sampler, ended)
+    if answered and p.database_url:
+        persisted = verify(p)
+        if persisted.missing:
+            print(f"error: {persisted.describe()}", file=sys.stderr)
+            return Pass(code, started, ended, rows_ok=False, answered=answered)
+    return Pass(code, started, ended, answered=answered)
+
+
+def write_meta(p: LoadTest, started: float, ended: float, **extra: object) -> None:
     meta = {
         "scenario": p.scenario,
         "phase": p.phase,
@@ -221,24 +310,42 @@ def run(p: LoadTest, *, quiet: bool = False) -> int:
         "started_at": round(started, 3),
         "ended_at": round(ended, 3),
         "test_id": p.test_id,
+        **extra,
     }
     p.meta.write_text(json.dumps(meta, indent=2) + "\n")
-    if sampler is not None and p.summary.exists():
-        code = _soak_report.finish(p.summary, sampler, code)
-    if code in (0, _k6.THRESHOLDS_CROSSED) and p.database_url and p.summary.exists():
-        persisted = verify(p)
-        if persisted.missing:
-            print(f"error: {persisted.describe()}", file=sys.stderr)
-            return 1
-    if p.scenario == "capacity" and code in (0, _k6.THRESHOLDS_CROSSED) and p.summary.exists():
-        return _capacity.result(json.loads(p.summary.read_text()), p.summary)
-    if code == _k6.THRESHOLDS_CROSSED:
-        print(f"SLO thresholds crossed; summary: {p.summary}", file=sys.stderr)
-    elif code != 0:
-        print(f"k6 exited with {code}; see its output above", file=sys.stderr)
-    else:
-        print(f"summary: {p.summary}")
-    return code
+
+
+def name_wall(p: LoadTest, sampler: _run_wall.WallSampler, ended: float) -> None:
+    """Cut the CPU readings at the summary's steps, judge them, and write the verdict into
+    the summary (JSON and text) and to the terminal."""
+    data = json.loads(p.summary.read_text())
+    windows: list[_run_wall.Window] = []
+    if p.scenario == "capacity":
+        windows.extend(_run_wall.capacity_windows(data, ended))
+    elif (span := _run_wall.run_window(data, ended)) is not None:
+        windows.append(("run", None, *span))
+    wall = _run_wall.report(sampler, windows)
+    data.setdefault("lab", {})["wall"] = wall
+    p.summary.write_text(json.dumps(data, indent=1))
+    broke = any(w["label"] == "broke" for w in wall["windows"]) or not _thresholds_held(data)
+    text = _run_wall.describe(wall, broke=broke)
+    print(text)
+    txt = p.summary.with_suffix(".txt")
+    if txt.exists():
+        txt.write_text(txt.read_text() + "\n" + text + "\n")
+
+
+def _thresholds_held(summary: dict[str, object]) -> bool:
+    metrics = summary.get("metrics")
+    if not isinstance(metrics, dict):
+        return True
+    return all(
+        result.get("ok", True)
+        for metric in metrics.values()
+        if isinstance(metric, dict)
+        for result in (metric.get("thresholds") or {}).values()
+        if isinstance(result, dict)
+    )
 
 
 def _wait(process: subprocess.Popen[bytes]) -> int:

@@ -52,6 +52,9 @@ class RunState:
     # The direct (not pooled) URL of the phase's database, as its migrate service uses it.
     database_url: str | None = None
     runtime: str = "native"
+    # Where the per-service cgroup counters answer, in cAdvisor's names: the supervisor's
+    # endpoint natively, cAdvisor under Docker (None: nobody exports them).
+    containers_url: str | None = None
 
     def url(self, service: str) -> str | None:
         """Where the first replica of a compose service answers (None: not running here)."""

@@ -260,6 +260,7 @@ class Supervisor:
             ),
             skipped={n: r for n, r in SKIPPED.items() if n in self.ctx.topology.services},
             database_url=self.ctx.database_url(),
+            containers_url=f"http://{LOOPBACK}:{self.ctx.ports.containers}",
         )
 
     def _serve_container_metrics(self) -> None:

@@ -31,7 +31,7 @@ CLOSED = f"http://127.0.0.1:{free_port()}"  # nothing listens: no Prometheus, no
 
 
 def _main(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> int:
-    for key in ("BASE_URL", "PHASE", "TARGET", "MIX", "DURATION", "PROMETHEUS_URL"):
+    for key in ("BASE_URL", "PHASE", "TARGET", "MIX", "DURATION", "PROMETHEUS_URL", "STEPS"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("PROMETHEUS_URL", CLOSED)
     for key, value in env.items():
@@ -60,6 +60,8 @@ def _main(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **en
         (["smoke", "--duration", "3 s"], {"PHASE": "phase1"}, "use a k6 duration like 5s"),
         (["load", "--duration", "3s"], {"PHASE": "phase1"}, "applies to smoke and soak only"),
         (["soak"], {"PHASE": "phase3"}, "the soak samples the processes of a native phase3"),
+        (["capacity"], {"PHASE": "phase1", "STEPS": "100,50"}, "STEPS=100,50: increasing"),
+        (["smoke"], {"PHASE": "phase1", "STEPS": "100"}, "STEPS=100 only applies to capacity"),
     ],
 )
 def test_bad_arguments_fail_with_one_clear_line(
@@ -325,6 +327,74 @@ def test_python_and_k6_accept_and_refuse_the_same_values(name: str, value: str) 
         python_accepts = False
     k6_accepts = _inspect("smoke", **{name: value}).returncode == 0
     assert python_accepts == k6_accepts
+
+
+@pytest.mark.parametrize(
+    "steps", ["100,200,400", "5", " 50, 100", "100,50", "100,100", "0,5", "1.5", "a"]
+)
+def test_python_and_k6_accept_and_refuse_the_same_steps(steps: str) -> None:
+    env = {"PHASE": "phase1", "PROMETHEUS_URL": CLOSED, "STEPS": steps}
+    try:
+        loadtest.plan("capacity", env, results=Path("/nonexistent"), state=None)
+        python_accepts = True
+    except loadtest.UsageError:
+        python_accepts = False
+    assert python_accepts == (_inspect("capacity", STEPS=steps).returncode == 0)
+
+
+@pytest.mark.e2e
+def test_a_capacity_run_without_steps_searches_and_names_its_wall(
+    phase1: Stack, tmp_path: Path
+) -> None:
+    """The search for real, with steps of two seconds: a coarse pass, a fine pass between its
+    last held and first broken rate, and the wall read from the supervisor's cgroups."""
+    run_dir, results = tmp_path / "run", tmp_path / "results"
+    _state_of(phase1, run_dir)
+    env = child_env(LOADTEST_RESULTS_DIR=str(results), STEP_DURATION="2s", RAMP="1s")
+    for key in ("BASE_URL", "PHASE", "TARGET", "MIX", "PROMETHEUS_URL", "STEPS"):
+        env.pop(key, None)
+    done = subprocess.run(
+        [sys.executable, "-m", "lab.loadtest", "capacity", "--quiet", "--run-dir", str(run_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    out = done.stdout + done.stderr
+    (meta_file,) = results.glob("*.meta.json")
+    meta = json.loads(meta_file.read_text())
+    answer = json.loads((results / f"{meta['test_id']}.json").read_text())["lab"]
+    held, broke = answer["capacity"]["sustained_rate"], answer["capacity"]["broke_at"]
+    # The machine decides the rates; the shape is the test's: a broken coarse step, and a
+    # fine pass walked between the rates around it.
+    coarse = json.loads((results / meta["passes"]["coarse"]).read_text())["lab"]
+    coarse_rates = [s["rate"] for s in coarse["capacity"]["steps"]]
+    assert coarse_rates == list(_capacity.COARSE[: len(coarse_rates)])
+    first_broken = next(s["rate"] for s in coarse["capacity"]["steps"] if not s["ok"])
+    fine = json.loads((results / meta["passes"]["fine"]).read_text())["lab"]
+    coarse_held = coarse["capacity"]["sustained_rate"]
+    assert (
+        fine["capacity"]["steps"][0]["rate"] == _capacity.fine_steps(coarse_held, first_broken)[0]
+    )
+    assert broke is not None
+    assert held < broke <= first_broken
+    # Every pass counted its own rows: none missing.
+    assert coarse["persisted"]["missing"] == fine["persisted"]["missing"] == 0
+    # The wall: the step that broke, judged from the app's and the database's own cgroups
+    # under the compose limits (1 CPU each).
+    windows = {w["label"]: w for w in answer["wall"]["windows"]}
+    assert windows["broke"]["rate"] == broke
+    assert windows["broke"]["services"]["app"]["quota_cores"] == pytest.approx(1.0)
+    assert windows["broke"]["services"]["db"]["quota_cores"] == pytest.approx(1.0)
+    assert windows["broke"]["services"]["app"]["cores"] > 0
+    assert answer["wall"]["limited_by"] == windows["broke"]["limited_by"]
+    if held:
+        assert done.returncode == 0, out[-3000:]
+        assert f"capacity: held {held}/s within the SLO; it broke at {broke}/s." in out
+    else:
+        assert done.returncode == 1, out[-3000:]
+    assert "\n  limited by " in out
 
 
 def _capacity_verdict_with(tmp_path: Path, p95: dict[int, float]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Reading numbers off running processes: /metrics pages, cgroup CPU, k6's REST API.
+"""Reading numbers off running processes: /metrics pages and k6's REST API (the cgroup
+counters are lab._walls').
 
 The bench reads the same series Prometheus would scrape, straight from their source, so it
 needs no Prometheus of its own (one fewer process sharing the 2 cores).
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import urllib.request
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -16,70 +16,10 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-SERVICE_LABEL = "container_label_com_docker_compose_service"
-TICKS = os.sysconf("SC_CLK_TCK")  # /proc/stat counts in these
-
 
 def fetch(url: str, timeout: float = 3.0) -> str:
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
         return str(response.read().decode())
-
-
-@dataclass(frozen=True)
-class Counters:
-    """Per compose service (replicas summed): the cgroup counters the supervisor exports."""
-
-    cpu_seconds: dict[str, float]
-    periods: dict[str, float]
-    throttled_periods: dict[str, float]
-    throttled_seconds: dict[str, float]
-    quota_cores: dict[str, float]  # the service's quota times its replicas
-
-
-_COUNTERS = {
-    "container_cpu_usage_seconds_total": "cpu_seconds",
-    "container_cpu_cfs_periods_total": "periods",
-    "container_cpu_cfs_throttled_periods_total": "throttled_periods",
-    "container_cpu_cfs_throttled_seconds_total": "throttled_seconds",
-}
-
-
-def cpu_by_service(containers_url: str) -> dict[str, float]:
-    return counters(containers_url).cpu_seconds
-
-
-def counters(containers_url: str) -> Counters:
-    """From the supervisor's cAdvisor-named series: the per-service cgroup accounting."""
-    text = fetch(f"{containers_url}/metrics")
-    found: dict[str, dict[str, float]] = {field: defaultdict(float) for field in _COUNTERS.values()}
-    quota: dict[str, dict[str, float]] = defaultdict(dict)
-    period: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            service = sample.labels.get(SERVICE_LABEL)
-            if service is None:
-                continue
-            if sample.name in _COUNTERS:
-                found[_COUNTERS[sample.name]][service] += float(sample.value)
-            elif sample.name == "container_spec_cpu_quota":
-                quota[service][sample.labels["name"]] = float(sample.value)
-            elif sample.name == "container_spec_cpu_period":
-                period[service] = float(sample.value)
-    cores = {
-        service: sum(per_replica.values()) / period[service]
-        for service, per_replica in quota.items()
-        if period.get(service)
-    }
-    return Counters(**{k: dict(v) for k, v in found.items()}, quota_cores=cores)
-
-
-def busy_ticks() -> int:
-    """Clock ticks all CPUs have been busy since boot, from /proc/stat: the whole machine, k6
-    and everything else included."""
-    with open("/proc/stat") as stat:
-        fields = [int(v) for v in stat.readline().split()[1:]]
-    # user nice system idle iowait irq softirq steal (guest time is already in user)
-    return sum(fields[:8]) - fields[3] - fields[4]
 
 
 def scrape(urls: Iterable[str], name: str) -> Iterator[tuple[dict[str, str], float]]:

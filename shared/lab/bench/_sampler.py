@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from lab import _walls
 from lab.bench import _probe
 
 
@@ -60,14 +61,14 @@ class Sampler:
         last_t = time.monotonic()
         last: tuple[float, float] | None = None  # k6's requests and acknowledged signups
         last_api: str | None = None
-        last_cpu, last_busy = self._cpu(), _probe.busy_ticks()
+        last_cpu, last_busy = self._cpu(), _walls.busy_ticks()
         while not self._stop.wait(self.interval):
             now = time.monotonic()
             api = self._api
             counts = _probe.k6_counts(api) if api else None
             if api != last_api:
                 last, last_api = None, api  # a new k6 process counts from zero
-            cpu, busy = self._cpu(), _probe.busy_ticks()
+            cpu, busy = self._cpu(), _walls.busy_ticks()
             dt = now - last_t
             achieved = acknowledged = 0.0
             if counts is not None and last is not None:
@@ -81,7 +82,7 @@ class Sampler:
                     self._offered if api else 0.0,
                     achieved,
                     cores,
-                    machine=round((busy - last_busy) / _probe.TICKS / dt, 3),
+                    machine=round((busy - last_busy) / _walls.TICKS / dt, 3),
                     acknowledged=acknowledged,
                     extra=probe() if probe is not None else {},
                 )
@@ -91,6 +92,6 @@ class Sampler:
 
     def _cpu(self) -> dict[str, float]:
         try:
-            return _probe.cpu_by_service(self.containers_url)
+            return _walls.cpu_by_service(self.containers_url)
         except OSError:
             return {}

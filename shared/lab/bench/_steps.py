@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab import _cgroup, _k6
+from lab import _cgroup, _k6, _walls
 from lab._proc import free_port
-from lab.bench import _plan, _probe, _walls
+from lab.bench import _plan
 from lab.bench._sampler import Sampler
 
 # cpu.weight of k6's cgroup, and of the measured phase's, against the default 100 of
@@ -170,7 +170,7 @@ class Runner:
         }
         args = self.k6.command(_k6.command("rate", variables, address=api, quiet=True))
         started = self.sampler.now()
-        before, busy_before = _probe.counters(self.sampler.containers_url), _busy()
+        before, busy_before = _walls.counters(self.sampler.containers_url), _busy()
         self.sampler.watch(f"http://{api}", rate)
         log = (self.work / f"{run_id}.log").open("w")
         try:
@@ -179,7 +179,7 @@ class Runner:
         finally:
             self.sampler.watch(None, 0)
             log.close()
-        after, busy_after = _probe.counters(self.sampler.containers_url), _busy()
+        after, busy_after = _walls.counters(self.sampler.containers_url), _busy()
         if code not in (0, _k6.THRESHOLDS_CROSSED) or not summary.exists():
             tail = (self.work / f"{run_id}.log").read_text(errors="replace").strip()[-400:]
             raise StepFailed(f"k6 exited {code} at {rate}/s: {tail}")
@@ -208,7 +208,7 @@ class Runner:
 
 def _busy() -> float:
     """CPU seconds the whole machine has been busy since boot."""
-    return _probe.busy_ticks() / _probe.TICKS
+    return _walls.busy_ticks() / _walls.TICKS
 
 
 def _wait(process: subprocess.Popen[bytes]) -> tuple[int, float]:

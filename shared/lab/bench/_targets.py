@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.bench import _plan, _probe, _queue
+from lab import _walls
+from lab.bench import _plan, _queue
 from lab.bench._plan import Plan, next_rate
 from lab.bench._progress import Progress
 from lab.bench._sampler import Sampler
@@ -149,9 +150,9 @@ class Started:
     def cpu_step(self, rate: int, seconds: int) -> tuple[Step, dict[str, float]]:
         """A step, and the CPU seconds each service spent on it: read once the step's work is
         done, so in phase 3 the writer's rows for it count too."""
-        before = _probe.cpu_by_service(self.sampler.containers_url)
+        before = _walls.cpu_by_service(self.sampler.containers_url)
         step = self.settle.after(self.runner.run(rate, seconds))
-        after = _probe.cpu_by_service(self.sampler.containers_url)
+        after = _walls.cpu_by_service(self.sampler.containers_url)
         return step, {s: after[s] - before.get(s, 0.0) for s in after}
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lab.bench import _walls
-from lab.bench._probe import Counters
+from lab import _walls
+from lab._walls import Counters
 
 
 def _counters(cpu: dict[str, float], throttled: dict[str, float]) -> Counters:
