@@ -140,7 +140,7 @@ load-test: $(STAMP) ## k6 load: ramp to 100 VUs (closed model)
 	$(PY) -m lab.loadtest load
 load-test-stress: $(STAMP) ## k6 stress: ramp to 3,000 VUs (closed model)
 	$(PY) -m lab.loadtest stress
-load-test-capacity: $(STAMP) ## k6 open model: arrival rate steps until an SLO breaks
+load-test-capacity: $(STAMP) ## k6 open model: search the highest rate within the SLO, and name its wall (STEPS=... walks your own)
 	$(PY) -m lab.loadtest capacity
 load-test-target: $(STAMP) ## k6 open model: TARGET=1k|100k|1m signups at a fixed rate
 	$(PY) -m lab.loadtest target

@@ -95,9 +95,10 @@ export function stress() {
 }
 
 // Capacity: arrival-rate steps (STEPS=50,100,... per second, each held STEP_DURATION after a
-// RAMP), stopping early once p95 or errors break the SLO.
+// RAMP), stopping early once p95 or errors break the SLO. The default doubles: it is the
+// coarse pass of `make load-test-capacity`'s search (lab/_capacity.py's COARSE).
 export function capacityPlan() {
-  const raw = __ENV.STEPS || '50,100,200,400,800,1200,1600,2400,3200,4800,6400';
+  const raw = __ENV.STEPS || '50,100,200,400,800,1600,3200,6400';
   const rates = raw.split(',').map((s) => Number(s.trim()));
   if (rates.some((r) => !Number.isInteger(r) || r < 1) || rates.some((r, i) => i > 0 && r <= rates[i - 1])) {
     throw new Error(`STEPS=${raw}: increasing whole arrival rates per second, like 100,200,400`);

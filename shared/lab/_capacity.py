@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lab.loadtest import LoadTest, Pass
 
+# Also the default STEPS of loadtests/lib/profiles.js, for k6 run alone (a test holds them equal).
 COARSE = (50, 100, 200, 400, 800, 1600, 3200, 6400)
 FINE_STEPS = 4
 # Below this gap (a share of the rate that held) a fine pass would measure noise.

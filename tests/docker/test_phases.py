@@ -65,8 +65,9 @@ def user(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[U
     env = engine.environment(lab_environment(tmp_path_factory.mktemp("run")))
     env["RUNTIME"] = "docker"
     env.pop("LAB_PORTS")  # the native runtime's "free"; compose reads each LAB_PORT_* itself
-    names = ("http", "db", "prometheus", "alertmanager", "grafana")
-    env.update({f"LAB_PORT_{n.upper()}": str(p) for n, p in zip(names, free_ports(5), strict=True)})
+    names = ("http", "db", "prometheus", "alertmanager", "grafana", "containers")
+    ports = free_ports(len(names))
+    env.update({f"LAB_PORT_{n.upper()}": str(p) for n, p in zip(names, ports, strict=True)})
     env.update(WITHOUT=" ".join(_images.LEFT_OUT), REPLICAS=str(REPLICAS))
     user = User(env, engine)
     try:

@@ -234,7 +234,13 @@ def _inspect(script: str, **env: str) -> subprocess.CompletedProcess[str]:
         ("smoke", {}, "constant-vus", lambda s: s["vus"] == 5 and s["duration"] == "30s"),
         ("load", {}, "ramping-vus", lambda s: max(x["target"] for x in s["stages"]) == 100),
         ("stress", {}, "ramping-vus", lambda s: max(x["target"] for x in s["stages"]) == 3000),
-        ("capacity", {}, "ramping-arrival-rate", lambda s: len(s["stages"]) == 22),
+        (
+            "capacity",
+            {},
+            "ramping-arrival-rate",
+            # k6 alone walks the search's coarse pass: a ramp and a hold per rate
+            lambda s: [x["target"] for x in s["stages"][1::2]] == list(_capacity.COARSE),
+        ),
         ("target", {"TARGET": "1k"}, "constant-arrival-rate", lambda s: s["rate"] == 1000),
         ("target", {"TARGET": "100k"}, "constant-arrival-rate", lambda s: s["rate"] == 10000),
         ("target", {"TARGET": "1m"}, "constant-arrival-rate", lambda s: s["rate"] == 100000),
