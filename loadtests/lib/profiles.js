@@ -197,6 +197,32 @@ export function rate() {
   };
 }
 
+// Overload and recovery, in one run so the two share a clock: RATE per second for DURATION,
+// then a quarter of it for AFTER (the bench's shedding part: how fast the 503s come back under
+// overload, and how soon after it they stop). No thresholds beyond the usual: it is read from
+// its CSV output, per scenario.
+export function overload() {
+  const perSecond = number('RATE', 0, 4, 100000);
+  if (!perSecond) throw new Error('RATE is required: arrivals per second, like RATE=3000');
+  const over = duration('DURATION', '30s');
+  const after = duration('AFTER', '20s');
+  const quarter = Math.floor(perSecond / 4);
+  return {
+    scenarios: {
+      over: { executor: 'constant-arrival-rate', rate: perSecond, timeUnit: '1s', duration: over, ...vusFor(perSecond) },
+      after: {
+        executor: 'constant-arrival-rate',
+        rate: quarter,
+        timeUnit: '1s',
+        duration: after,
+        startTime: over,
+        ...vusFor(quarter),
+      },
+    },
+    thresholds: sloThresholds(),
+  };
+}
+
 // Soak: RATE per second for DURATION (30m), cut into SOAK_WINDOWS equal windows (30: one a
 // minute for the full run). Every window's own p99 must stay within the SLO's latency: a
 // soak fails on the minute it got worse, not on an average that hides it.

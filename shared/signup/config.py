@@ -33,13 +33,15 @@ class Settings:
     pool_reconnect_timeout: float = 5.0
     # Shedding by time (signup._shedding): once the oldest request waiting for a connection
     # has waited the target for a whole interval while the queue kept growing, a signup that
-    # can expect to wait the target or more is refused with a 503. Both come from the SLO (p95
-    # under 100 ms): served requests wait about the target, half of it, leaving the rest to
-    # the query and the app; a queue must stand for twice the SLO before it counts as an
-    # overload, so a stall shorter than target plus interval costs latency, not errors.
+    # can expect to wait the target or more is refused with a 503. The target comes from the
+    # SLO (p95 under 100 ms): served requests wait about half of it, leaving the rest to the
+    # query and the app. The interval is a second: with 200 ms, stalls of the database (a
+    # slow commit, a checkpoint) armed the policy at rates that never refusing served within
+    # the SLO (docs/results/2026-12-06-vm-shed.md). A stall shorter than target plus interval
+    # costs latency, not errors; one longer breaks the SLO's latency whatever is done.
     # None (SIGNUP_POOL_WAIT_TARGET_MS=off) never refuses by time.
     pool_wait_target_ms: int | None = 50
-    pool_wait_interval_ms: int = 200
+    pool_wait_interval_ms: int = 1000
     # A memory guard, far above any queue the wait target lets form: a worker with this many
     # requests waiting for a connection refuses the next at once. 0: no limit.
     pool_max_waiting: int = 2000

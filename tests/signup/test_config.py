@@ -14,7 +14,7 @@ def test_defaults() -> None:
     assert (settings.pool_min, settings.pool_max) == (2, 10)
     assert settings.prepare_threshold == 5
     # Shedding by time, with the count only as a memory guard far above it.
-    assert (settings.pool_wait_target_ms, settings.pool_wait_interval_ms) == (50, 200)
+    assert (settings.pool_wait_target_ms, settings.pool_wait_interval_ms) == (50, 1000)
     assert settings.pool_max_waiting == 2000
 
 

@@ -27,7 +27,7 @@ def bouncer(clean_users: str) -> Iterator[tuple[ServerProcess, str]]:
         yield process, f"postgresql://anyone@127.0.0.1:{port}/signup"
 
 
-def store_for(url: str, wait_target_ms: int = 50, wait_interval_ms: int = 200) -> PostgresStore:
+def store_for(url: str, wait_target_ms: int = 50, wait_interval_ms: int = 1000) -> PostgresStore:
     return PostgresStore(
         Settings(
             store="postgres",
@@ -128,7 +128,7 @@ def test_a_stalled_database_sheds_signups_at_once_and_stops_when_it_ends(
     for one. Once that queue has stood, the next signup is refused before it queues (a 503
     while the database is still stalled, so it cannot have waited for it); when the stall
     ends, every queued signup is served and new ones are accepted again."""
-    # A short target and interval (the defaults are 50 and 200 ms) so the queue stands soon.
+    # A short target and interval (the defaults are 50 and 1,000 ms) so the queue stands soon.
     store = store_for(entry, wait_target_ms=20, wait_interval_ms=50)
 
     async def run() -> tuple[list[object], Overloaded, list[dict[str, object]]]:

@@ -51,10 +51,12 @@ class Histogram:
     buckets: dict[float, float]
 
     @classmethod
-    def scrape(cls, urls: Iterable[str], name: str) -> Histogram:
+    def scrape(cls, urls: Iterable[str], name: str, **match: str) -> Histogram:
+        """Summed over processes and over every series whose labels include `match`."""
         buckets: dict[float, float] = defaultdict(float)
         for labels, value in scrape(urls, f"{name}_bucket"):
-            buckets[float(labels["le"])] += value
+            if all(labels.get(k) == v for k, v in match.items()):
+                buckets[float(labels["le"])] += value
         return cls(dict(buckets))
 
     def minus(self, earlier: Histogram) -> Histogram:

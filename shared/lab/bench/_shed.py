@@ -11,8 +11,9 @@ only difference between them:
 
 First capacity runs (20 s steps), the two configurations alternated three times, each on a
 fresh stack: the highest step each held within the SLO, and every 503 below it. Then twice the
-median rate `no limit` held, for 30 s, and a quarter of it for 20 s after: how fast the 503s
-come back, how the served signups fare, and how soon after the overload the 503s stop.
+median rate `no limit` held, for 30 s, and a quarter of it for 20 s after, in one k6 run
+(loadtests/overload.js): how fast the 503s come back, how the served signups fare (as k6 saw
+them and inside the app), what limited the rate, and how soon after the overload the 503s stop.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lab import _k6
+from lab import _k6, _run_wall
+from lab.bench import _probe
 from lab.bench._targets import observers
-from lab.stack import running
+from lab.stack import Stack, running
 from lab.topology import REPO, load
 
 CONFIGS: dict[str, dict[str, str]] = {
@@ -63,13 +65,17 @@ class ShedError(RuntimeError):
     """A k6 run of the part left nothing to read; the message says where to look."""
 
 
-def answers(path: Path) -> list[tuple[float, str, float]]:
-    """(unix seconds, HTTP status, ms) of every POST /signup in a k6 CSV output."""
+# (Unix seconds the answer came, k6 scenario, HTTP status, ms it took)
+Answer = tuple[float, str, str, float]
+
+
+def answers(path: Path) -> list[Answer]:
+    """Every POST /signup in a k6 CSV output written with K6_CSV_TIME_FORMAT=unix_milli."""
     if not path.exists():
         raise ShedError(f"k6 wrote no CSV at {path}: see its output")
     with path.open() as file:
         return [
-            (float(r["timestamp"]), r["status"], float(r["metric_value"]))
+            (float(r["timestamp"]) / 1000, r["scenario"], r["status"], float(r["metric_value"]))
             for r in csv.DictReader(file)
             if r["metric_name"] == "http_req_duration" and r["name"] == "POST /signup"
         ]
@@ -80,40 +86,63 @@ def p95(values: Sequence[float]) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1) if ordered else None
 
 
-def overload_verdict(
-    over: list[tuple[float, str, float]], after: list[tuple[float, str, float]]
-) -> dict[str, Any]:
-    """Per status: count and p95 during the overload; statuses after it; the last 503 after the
-    overload ended, in whole seconds as k6's CSV stamps them (None: none came after it). The
-    two are separate k6 runs, the second starting with its health gate: a 503 still in flight
-    when the overload's run ends is not seen here."""
+def overload_verdict(found: list[Answer]) -> dict[str, Any]:
+    """Per status: count and p95 during the overload (k6's scenario `over`); statuses after
+    it (`after`); the last 503 after the overload ended, in seconds from the moment the first
+    `after` request was sent (None: no 503 after it). One run, one clock."""
+    over = [a for a in found if a[1] == "over"]
+    after = [a for a in found if a[1] == "after"]
     if not over:
         raise ShedError("the overload's k6 run answered no signup")
-    end = max(t for t, _, _ in over)
-    late = [t - end for t, status, _ in after if status == "503"]
+    ended = min((t - ms / 1000 for t, _, _, ms in after), default=max(t for t, *_ in over))
+    late = [t - ended for t, _, status, _ in after if status == "503"]
     return {
         "overload": {
             status: {
-                "count": sum(1 for _, s, _ in over if s == status),
-                "p95_ms": p95([ms for _, s, ms in over if s == status]),
+                "count": sum(1 for _, _, s, _ in over if s == status),
+                "p95_ms": p95([ms for _, _, s, ms in over if s == status]),
             }
-            for status in sorted({s for _, s, _ in over})
+            for status in sorted({s for _, _, s, _ in over})
         },
-        "after": {status: sum(1 for _, s, _ in after if s == status) for status in {"201", "503"}},
+        "after": {
+            status: sum(1 for _, _, s, _ in after if s == status) for status in {"201", "503"}
+        },
         "last_503_after_s": round(max(late), 2) if late else None,
+        "span": [round(min(t - ms / 1000 for t, _, _, ms in over), 3), round(ended, 3)],
     }
 
 
-def overload(base_url: str, rate: int, work: Path) -> dict[str, Any]:
-    runs = []
-    for name, arrivals, seconds in (("over", rate, OVERLOAD_S), ("after", rate // 4, AFTER_S)):
-        out = work / f"{name}.csv"
-        env = _environment(BASE_URL=base_url, RATE=str(arrivals), DURATION=f"{seconds}s")
-        env["SUMMARY_JSON"] = str(work / f"{name}.summary.json")
-        command = [_k6.binary(), "run", "--quiet", "--out", f"csv={out}", "loadtests/rate.js"]
-        subprocess.run(command, env=env, cwd=REPO, check=False, stdout=subprocess.DEVNULL)
-        runs.append(answers(out))
-    return {"rate": rate, **overload_verdict(*runs)}
+def overload(stack: Stack, rate: int, work: Path) -> dict[str, Any]:
+    """One k6 run of loadtests/overload.js; the k6 view per status, and the app's own: its
+    p95 for the signups it served (its histogram: time inside the app, the pool wait
+    included) and the wall over the overload's seconds (lab._run_wall)."""
+    out = work / "overload.csv"
+    env = _environment(
+        BASE_URL=stack.url,
+        RATE=str(rate),
+        DURATION=f"{OVERLOAD_S}s",
+        AFTER=f"{AFTER_S}s",
+        K6_CSV_TIME_FORMAT="unix_milli",
+        SUMMARY_JSON=str(work / "overload.summary.json"),
+    )
+    command = [_k6.binary(), "run", "--quiet", "--out", f"csv={out}", "loadtests/overload.js"]
+    inside = [stack.url]
+    before = _probe.Histogram.scrape(inside, "signup_request_duration_seconds", status_code="201")
+    sampler = _run_wall.WallSampler(f"http://127.0.0.1:{stack.ctx.ports.containers}")
+    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
+    sampler.start(process.pid)
+    process.wait()
+    sampler.stop()
+    served = _probe.Histogram.scrape(inside, "signup_request_duration_seconds", status_code="201")
+    verdict = overload_verdict(answers(out))
+    in_app = served.minus(before).quantile(0.95)
+    wall = sampler.window(*verdict["span"])
+    return {
+        "rate": rate,
+        **verdict,
+        "served_p95_in_app_ms": None if in_app is None else round(in_app * 1000, 1),
+        "wall": wall,
+    }
 
 
 def held(verdict: Mapping[str, Any]) -> int:
@@ -155,7 +184,7 @@ def collect(work: Path, steps: str = STEPS, runs: int = RUNS) -> dict[str, Any]:
         print(f"shed: {rate}/s for {OVERLOAD_S} s, then {rate // 4}/s, {config}", flush=True)
         folder = work / f"overload-{i}"
         with running("phase1", folder, environment={"app": CONFIGS[config]}, skip=skip) as stack:
-            result["overload"].append({"config": config, **overload(stack.url, rate, folder)})
+            result["overload"].append({"config": config, **overload(stack, rate, folder)})
     return result
 
 
@@ -188,16 +217,23 @@ def markdown(result: Mapping[str, Any], title: str) -> str:
     lines += [
         f"Overload: the rate for {OVERLOAD_S} s, then a quarter of it for {AFTER_S} s.",
         "",
-        "| configuration | rate /s | 503s | 503 p95 ms | served | served p95 ms | last 503 after |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "The served p95 is k6's (from sending to the answer) and the app's own (its histogram,",
+        "the pool wait included, in buckets); `limited by` judges each service's CPU against its",
+        "quota, the machine's and k6's over the overload's seconds, as every load test does.",
+        "",
+        "| configuration | rate /s | 503s | 503 p95 ms | served | served p95 ms | served p95 "
+        "in the app ms | last 503 after | limited by |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for o in result["overload"]:
         shed = o["overload"].get("503", {"count": 0, "p95_ms": None})
         served = o["overload"].get("201", {"count": 0, "p95_ms": None})
         last = "none" if o["last_503_after_s"] is None else f"{o['last_503_after_s']} s"
+        wall = (o.get("wall") or {}).get("limited_by") or {}
         lines.append(
             f"| {o['config']} | {o['rate']} | {shed['count']} | {shed['p95_ms']} | "
-            f"{served['count']} | {served['p95_ms']} | {last} |"
+            f"{served['count']} | {served['p95_ms']} | {o.get('served_p95_in_app_ms', '-')} | "
+            f"{last} | {wall.get('evidence', '-')} |"
         )
     return "\n".join(lines) + "\n"
 

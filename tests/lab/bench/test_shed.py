@@ -41,28 +41,43 @@ def test_a_rate_held_with_a_503_below_it_is_not_clean() -> None:
 
 
 def test_the_overload_verdict_splits_by_status_and_finds_the_last_late_503() -> None:
-    over = [(100.0, "503", 3.0), (100.5, "201", 40.0), (101.0, "503", 5.0), (102.0, "201", 60.0)]
-    after = [(102.5, "503", 2.0), (103.5, "503", 2.0), (105.0, "201", 8.0)]
-    verdict = _shed.overload_verdict(over, after)
+    over = [
+        (100.0, "over", "503", 3.0),
+        (100.5, "over", "201", 40.0),
+        (101.0, "over", "503", 5.0),
+        (102.0, "over", "201", 60.0),
+    ]
+    # The first `after` request was sent at 102.2 (answered at 102.25 after 50 ms).
+    after = [
+        (102.25, "after", "201", 50.0),
+        (102.5, "after", "503", 2.0),
+        (103.5, "after", "503", 2.0),
+        (105.0, "after", "201", 8.0),
+    ]
+    verdict = _shed.overload_verdict(over + after)
     assert verdict["overload"] == {
         "201": {"count": 2, "p95_ms": 60.0},
         "503": {"count": 2, "p95_ms": 5.0},
     }
-    assert verdict["after"] == {"201": 1, "503": 2}
-    assert verdict["last_503_after_s"] == 1.5
-    assert _shed.overload_verdict(over, after[2:])["last_503_after_s"] is None
+    assert verdict["after"] == {"201": 2, "503": 2}
+    assert verdict["last_503_after_s"] == 1.3
+    assert verdict["span"] == [99.997, 102.2]
+    assert _shed.overload_verdict(over + after[3:])["last_503_after_s"] is None
 
 
-def test_answers_reads_only_the_signups_durations(tmp_path: Path) -> None:
+def test_answers_reads_only_the_signups_durations_with_their_scenario(tmp_path: Path) -> None:
     out = tmp_path / "k6.csv"
     out.write_text(
-        "metric_name,timestamp,metric_value,name,status\n"
-        "http_req_duration,1700000000,12.5,POST /signup,201\n"
-        "http_req_duration,1700000000,1.0,GET /healthz,200\n"
-        "http_reqs,1700000000,1,POST /signup,201\n"
-        "http_req_duration,1700000001,3.25,POST /signup,503\n"
+        "metric_name,timestamp,metric_value,name,scenario,status\n"
+        "http_req_duration,1700000000250,12.5,POST /signup,over,201\n"
+        "http_req_duration,1700000000300,1.0,GET /healthz,over,200\n"
+        "http_reqs,1700000000400,1,POST /signup,over,201\n"
+        "http_req_duration,1700000001500,3.25,POST /signup,after,503\n"
     )
-    assert _shed.answers(out) == [(1700000000.0, "201", 12.5), (1700000001.0, "503", 3.25)]
+    assert _shed.answers(out) == [
+        (1700000000.25, "over", "201", 12.5),
+        (1700000001.5, "after", "503", 3.25),
+    ]
 
 
 def test_the_table_shows_every_run_and_the_medians() -> None:
@@ -79,10 +94,12 @@ def test_the_table_shows_every_run_and_the_medians() -> None:
                 "rate": 1600,
                 "overload": {"503": {"count": 9, "p95_ms": 4.0}},
                 "last_503_after_s": None,
+                "served_p95_in_app_ms": 48.2,
+                "wall": {"limited_by": {"service": "app", "evidence": "app used 0.990 of ..."}},
             }
         ],
     }
     text = _shed.markdown(result, "title")
     assert "| by wait | 1 | 1000 | yes | 800: 12 ms, 0.00 %; 1000: 12 ms, 0.00 % |" in text
     assert "Median held: by wait: 1000/s, no limit: 800/s." in text
-    assert "| by wait | 1600 | 9 | 4.0 | 0 | None | none |" in text
+    assert "| by wait | 1600 | 9 | 4.0 | 0 | None | 48.2 | none | app used 0.990 of ... |" in text
