@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.runtime import DOCKER_PERIOD_US
+
 ROOT = Path(os.environ.get("LAB_CGROUP_ROOT", "/sys/fs/cgroup"))
-DOCKER_PERIOD_US = 100_000
 
 
 def period_us(env: Mapping[str, str] | None = None) -> int:

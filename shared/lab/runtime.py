@@ -18,11 +18,13 @@ from pathlib import Path
 
 import jinja2
 
-from lab._cgroup import DOCKER_PERIOD_US
 from lab._proc import free_ports
 from lab.topology import REPO, Topology
 
 LOOPBACK = "127.0.0.1"
+# Docker's CFS period (100 ms): a service's quota is its `cpus` times this, unless
+# LAB_CPU_PERIOD_US sets another (lab._cgroup.period_us).
+DOCKER_PERIOD_US = 100_000
 
 # The port each compose service listens on inside its container: what other services' compose
 # environment names (`db:5432`), what the Docker configs use, and what a native address stands

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from lab import _cgroup
+from lab.runtime import DOCKER_PERIOD_US
 
 pytestmark = pytest.mark.skipif(
     _cgroup.available() is not None, reason=f"cgroups unavailable: {_cgroup.available()}"
@@ -82,7 +83,7 @@ def test_a_process_over_its_quota_is_throttled_and_counted(group: _cgroup.Cgroup
 
 
 def test_the_period_comes_from_the_environment_and_bad_values_are_refused() -> None:
-    assert _cgroup.period_us({}) == _cgroup.DOCKER_PERIOD_US
+    assert _cgroup.period_us({}) == DOCKER_PERIOD_US
     assert _cgroup.period_us({"LAB_CPU_PERIOD_US": "10000"}) == 10_000
     for bad in ("10ms", "999", "2000000", "-5"):
         with pytest.raises(ValueError, match="LAB_CPU_PERIOD_US"):
