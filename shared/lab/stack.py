@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab import state
 from lab._cgroup import period_us
 from lab.runtime import LOOPBACK, Ports, RunContext
 from lab.supervisor import Running, Supervisor
@@ -90,7 +91,7 @@ def running(
         supervisor.start_all()
         if watch:
             watcher = threading.Thread(
-                target=supervisor.watch, args=(run_dir / "state.json",), daemon=True
+                target=supervisor.watch, args=(state.path(run_dir),), daemon=True
             )
             watcher.start()
         yield Stack(ctx, supervisor)
