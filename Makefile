@@ -158,4 +158,4 @@ bench: $(STAMP) ## measure the scale model, the whole machine, CPU per signup (Q
 report: $(STAMP) ## render every dashboard panel to PNG from Prometheus (OUT=folder)
 	$(PY) -m lab.report $(if $(OUT),--out $(OUT))
 render: $(STAMP) ## re-render the committed Docker configs from their templates
-	$(PY) -m lab.render
+	$(PY) -m lab.native.render

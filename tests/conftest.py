@@ -21,8 +21,8 @@ import pytest
 import redis
 
 from lab._proc import ServerProcess, free_port
-from lab.components.redis import ping, server_command
-from lab.postgres import Cluster
+from lab.native.components.redis import ping, server_command
+from lab.native.postgres import Cluster
 from signup import migrate
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import psutil
 
-from lab import _cgroup, _show, docker, state
+from lab import _show, docker, state
+from lab.native import _cgroup
 from lab.runtime import Ports, RunContext
 from lab.state import RUN_DIR, RunState
 from lab.topology import PHASES, TopologyError, load
@@ -103,7 +104,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_supervise(args: argparse.Namespace) -> int:
     """The detached process `up` starts: says through the pipe whether the phase came up (the
     line `up` waits for), then keeps it running until SIGTERM (`down`)."""
-    from lab.supervisor import Supervisor, log
+    from lab.native.supervisor import Supervisor, log
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -1,6 +1,6 @@
 """What the native runtime knows about one run: its folder, its ports, and how to start things.
 
-A component (lab/components/) turns one compose service into ProcSpecs; the supervisor starts
+A component (lab/native/components/) turns one compose service into ProcSpecs; the supervisor starts
 them in dependency order. Compose host names (`db:5432`) become loopback addresses here, in one
 place, so the environment of each service is the compose file's with only addresses changed.
 """
@@ -23,7 +23,7 @@ from lab.topology import REPO, Topology
 
 LOOPBACK = "127.0.0.1"
 # Docker's CFS period (100 ms): a service's quota is its `cpus` times this, unless
-# LAB_CPU_PERIOD_US sets another (lab._cgroup.period_us).
+# LAB_CPU_PERIOD_US sets another (lab.native._cgroup.period_us).
 DOCKER_PERIOD_US = 100_000
 
 # The port each compose service listens on inside its container: what other services' compose
@@ -138,7 +138,7 @@ class RunContext:
     addresses: dict[tuple[str, int], str] = field(default_factory=dict)
     # Every replica's loopback address by compose service: upstreams and scrape targets.
     members: dict[str, list[str]] = field(default_factory=dict)
-    # The CFS period of every service's CPU quota (lab._cgroup.period_us).
+    # The CFS period of every service's CPU quota (lab.native._cgroup.period_us).
     cpu_period_us: int = DOCKER_PERIOD_US
 
     @property
@@ -197,7 +197,7 @@ class RunContext:
 
 
 def render_template(template: Path, **context: object) -> str:
-    """A config template, the same way in both runtimes (lab.render renders Docker's): a
+    """A config template, the same way in both runtimes (lab.native.render renders Docker's): a
     variable the context lacks is an error, not an empty string in a config file."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template.parent)),

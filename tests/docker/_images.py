@@ -39,7 +39,7 @@ LEFT_OUT = {
 EXTRA_FILES: dict[str, dict[str, Path | None]] = {
     "python": {"host-ca.crt": None},
     "pgbouncer-exporter": {
-        "pgbouncer_exporter.py": REPO / "shared/lab/pgbouncer_exporter.py",
+        "pgbouncer_exporter.py": REPO / "shared/lab/native/pgbouncer_exporter.py",
         "constraints.txt": REPO / "shared/constraints.txt",
     },
 }

@@ -51,8 +51,8 @@ EXPORTED_ELSEWHERE: dict[str, set[str]] = {
         "nginx_connections_waiting",
         "nginx_http_requests_total",
     },
-    # prometheus-community/pgbouncer_exporter in Docker; lab.pgbouncer_exporter natively (same
-    # names: Debian's exporter does not work with Debian's PgBouncer)
+    # prometheus-community/pgbouncer_exporter in Docker; lab.native.pgbouncer_exporter natively
+    # (same names: Debian's exporter does not work with Debian's PgBouncer)
     "pgbouncer_exporter": {
         "pgbouncer_pools_client_active_connections",
         "pgbouncer_pools_client_waiting_connections",

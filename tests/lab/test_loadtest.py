@@ -24,7 +24,7 @@ import pytest
 from lab import _capacity, _k6, loadtest, state
 from lab._k6 import Summary
 from lab._proc import free_port
-from lab.stack import Stack, running
+from lab.native.stack import Stack, running
 from tests.conftest import child_env
 
 CLOSED = f"http://127.0.0.1:{free_port()}"  # nothing listens: no Prometheus, no service

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.components import BUILDERS, SKIPPED
+from lab.native.components import BUILDERS, SKIPPED
 from lab.topology import PHASES, TopologyError, interpolate, load, parse_memory
 
 EXISTING = [phase for phase, folder in PHASES.items() if (folder / "compose.yaml").exists()]

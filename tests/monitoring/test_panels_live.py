@@ -25,10 +25,11 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from lab import _k6, dashboards, render
+from lab import _k6, dashboards
 from lab._promapi import Prometheus
-from lab.components import monitoring
-from lab.stack import Stack, running
+from lab.native import render
+from lab.native.components import monitoring
+from lab.native.stack import Stack, running
 from lab.topology import REPO
 
 ALERTING_RULES = sum(

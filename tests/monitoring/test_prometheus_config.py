@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import render
-from lab.components import monitoring
+from lab.native import render
+from lab.native.components import monitoring
+from lab.native.stack import with_environment
+from lab.native.supervisor import build_specs
 from lab.runtime import CONTAINER_PORTS, Ports, RunContext
-from lab.stack import with_environment
-from lab.supervisor import build_specs
 from lab.topology import PHASES, load
 
 REPO = Path(__file__).resolve().parents[2]

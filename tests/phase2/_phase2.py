@@ -22,7 +22,7 @@ import httpx
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
-from lab.stack import Stack, running
+from lab.native.stack import Stack, running
 
 # The monitoring stack is not under test here; the exporters of phase 2 are.
 SKIP_MONITORING = ("prometheus", "alertmanager", "grafana", "cadvisor", "postgres-exporter")

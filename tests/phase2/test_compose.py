@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import _cgroup
-from lab.components import SKIPPED, nginx
-from lab.render import DockerRender, collect
-from lab.stack import running
+from lab.native import _cgroup
+from lab.native.components import SKIPPED, nginx
+from lab.native.render import DockerRender, collect
+from lab.native.stack import running
 from lab.topology import PHASES, load, load_compose
 from signup.config import Settings
 

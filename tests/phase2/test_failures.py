@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from lab.stack import Stack
+from lab.native.stack import Stack
 from tests.phase2._phase2 import (
     CLIENT_TIMEOUT,
     Load,

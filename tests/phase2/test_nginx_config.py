@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from lab._proc import ServerProcess
-from lab.components import nginx
+from lab.native.components import nginx
 from lab.runtime import Ports, RunContext, http_ok
 from lab.topology import load
 

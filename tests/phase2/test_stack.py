@@ -1,6 +1,6 @@
 """Phase 2 running for real: nginx, three gunicorn replicas, PgBouncer, PostgreSQL, exporters.
 
-One stack for the module (started natively by lab.stack, on free ports, in a temp folder);
+One stack for the module (started natively by lab.native.stack, on free ports, in a temp folder);
 none of these tests breaks anything, so they share it.
 """
 
@@ -15,8 +15,8 @@ import httpx
 import psycopg
 import pytest
 
-from lab.components import nginx
-from lab.stack import Stack
+from lab.native.components import nginx
+from lab.native.stack import Stack
 from signup.config import Settings
 from tests.phase2._phase2 import (
     Load,

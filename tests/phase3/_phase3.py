@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import psutil
 import redis
 
-from lab.stack import Stack, running
+from lab.native.stack import Stack, running
 from signup import _stream
 from tests.conftest import server_folder
 from tests.phase2._phase2 import SKIP_MONITORING, Outcome

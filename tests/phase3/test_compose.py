@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lab.components import redis as redis_component
+from lab.native.components import redis as redis_component
 from lab.runtime import CONTAINER_PORTS, Ports, RunContext
 from lab.topology import PHASES, interpolate, load, load_compose
 from signup.config import Settings

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from lab.stack import Stack
+from lab.native.stack import Stack
 from tests._probe import wait_until
 from tests.phase2._phase2 import CLIENT_TIMEOUT, Load, emails, is_json_error, rows_by_email
 from tests.phase3._phase3 import (

@@ -16,9 +16,9 @@ import httpx
 import psycopg
 import pytest
 
-from lab import _cgroup
-from lab.components import SKIPPED
-from lab.stack import Stack
+from lab.native import _cgroup
+from lab.native.components import SKIPPED
+from lab.native.stack import Stack
 from lab.topology import load
 from tests._probe import wait_until
 from tests.phase2._phase2 import Load, emails, rows_by_email

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from lab._proc import ServerProcess, free_port, port_in_use
-from lab.postgres import Cluster
+from lab.native.postgres import Cluster
 from lab.runtime import http_ok
 from signup import migrate
 from tests.conftest import VENV_BIN, child_env, server_folder

@@ -7,7 +7,7 @@ import uuid
 import psycopg
 import pytest
 
-from lab.postgres import Cluster
+from lab.native.postgres import Cluster
 from signup import migrate
 
 

@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from lab._proc import ServerProcess, free_port
-from lab.postgres import Cluster
+from lab.native.postgres import Cluster
 from lab.runtime import http_ok
 from signup import _insert, _stream, migrate
 from signup._writer import IDLE_BLOCK_MS

@@ -20,7 +20,7 @@ from lab.bench import _plan, _probe
 from lab.bench._progress import Progress
 from lab.bench._settle import Settler
 from lab.bench._steps import Runner
-from lab.stack import Stack
+from lab.native.stack import Stack
 
 _INSERTED = "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'users'"
 

@@ -23,7 +23,7 @@ from lab.bench._targets import (
     resources,
     unavailable,
 )
-from lab.supervisor import StartError
+from lab.native.supervisor import StartError
 
 
 def collect(plan: Plan, bench: Bench, phases: list[str]) -> dict[str, Any]:

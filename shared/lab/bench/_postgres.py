@@ -22,8 +22,8 @@ from lab.bench._plan import Plan
 from lab.bench._report import median
 from lab.bench._steps import Runner
 from lab.bench._targets import Bench, Inside, Measurement
-from lab.postgres import bindir
-from lab.stack import Stack
+from lab.native.postgres import bindir
+from lab.native.stack import Stack
 from lab.topology import load
 
 # One signup per transaction, with the app's RETURNING. txid_current() is unique per

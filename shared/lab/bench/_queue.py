@@ -16,7 +16,7 @@ from lab.bench._plan import Plan
 from lab.bench._probe import Histogram, sum_metric
 from lab.bench._progress import Progress
 from lab.bench._steps import Runner
-from lab.stack import Stack
+from lab.native.stack import Stack
 
 if TYPE_CHECKING:
     from lab.bench._settle import Settler

@@ -23,8 +23,8 @@ from lab.bench._report import latency, median
 from lab.bench._settle import Settler
 from lab.bench._steps import Runner, StepFailed
 from lab.bench._targets import Bench, Measurement, Target, measure
-from lab.stack import Stack
-from lab.supervisor import StartError
+from lab.native.stack import Stack
+from lab.native.supervisor import StartError
 from lab.topology import REPO
 
 PROFILE = REPO / "shared" / "scale-model.env"

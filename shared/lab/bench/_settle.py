@@ -17,7 +17,7 @@ import redis
 
 from lab.bench import _probe
 from lab.bench._steps import Step
-from lab.stack import Stack
+from lab.native.stack import Stack
 
 
 class Settler:

@@ -31,7 +31,7 @@ from typing import Any
 from lab import _k6, _run_wall
 from lab.bench import _probe
 from lab.bench._targets import observers
-from lab.stack import Stack, running
+from lab.native.stack import Stack, running
 from lab.topology import REPO, load
 
 CONFIGS: dict[str, dict[str, str]] = {

@@ -21,8 +21,8 @@ from lab.bench._progress import Progress
 from lab.bench._sampler import Sampler
 from lab.bench._settle import Settler
 from lab.bench._steps import RESERVED_WEIGHT, K6Group, Runner, Step
-from lab.components import BUILDERS, SKIPPED
-from lab.stack import Stack, running
+from lab.native.components import BUILDERS, SKIPPED
+from lab.native.stack import Stack, running
 from lab.topology import PHASES, REPO, Topology, TopologyError, load, load_compose
 
 # Observers, not part of what serves a signup: left out of the run and of the CPU budget.

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lab import _cgroup, _k6
+from lab import _k6
 from lab.bench import (
     _cost,
     _cost_plot,
@@ -44,8 +44,9 @@ from lab.bench._plan import Plan
 from lab.bench._progress import Progress
 from lab.bench._steps import K6Group, StepFailed
 from lab.bench._targets import PHASE_TARGETS, Bench
-from lab.postgres import bindir
-from lab.supervisor import StartError
+from lab.native import _cgroup
+from lab.native.postgres import bindir
+from lab.native.supervisor import StartError
 from lab.topology import REPO
 
 OUT = REPO / "docs" / "results"

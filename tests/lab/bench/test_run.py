@@ -22,8 +22,8 @@ import psutil
 import pytest
 from matplotlib import image
 
-from lab import _cgroup
 from lab.bench import _cost, _scale
+from lab.native import _cgroup
 from tests.conftest import child_env
 
 

@@ -10,10 +10,10 @@ import psutil
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from lab import _cgroup
+from lab.native import _cgroup
 
 if TYPE_CHECKING:
-    from lab.supervisor import Running
+    from lab.native.supervisor import Running
 
 
 class ContainerCollector(Collector):

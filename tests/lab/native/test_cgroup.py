@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lab import _cgroup
+from lab.native import _cgroup
 from lab.runtime import DOCKER_PERIOD_US
 
 pytestmark = pytest.mark.skipif(

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
 from lab._proc import free_port
-from lab.pgbouncer_exporter import ENV_DSN, PgBouncerCollector, main
+from lab.native.pgbouncer_exporter import ENV_DSN, PgBouncerCollector, main
 from tests._pgbouncer import pgbouncer
 from tests._probe import wait_until
 

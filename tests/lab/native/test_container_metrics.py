@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab._container_metrics import ContainerCollector
 from lab._proc import ServerProcess
+from lab.native._container_metrics import ContainerCollector
+from lab.native.supervisor import Running
 from lab.runtime import ProcSpec
-from lab.supervisor import Running
 
 
 def test_a_process_without_a_cgroup_reports_its_tree_and_its_limits(tmp_path: Path) -> None:

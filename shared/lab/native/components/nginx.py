@@ -1,7 +1,7 @@
 """The `nginx` and `nginx-exporter` services: Debian's nginx in front of the app replicas.
 
 nginx gets the same template the compose file mounts (rendered by `make render` with Docker's
-service names, see lab.render), rendered here with the replicas' loopback addresses as the
+service names, see lab.native.render), rendered here with the replicas' loopback addresses as the
 upstream, its pid file and temp folders in the run folder, and its public port.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lab.components._spec import exporter, phase_template, spec
+from lab.native.components._spec import exporter, phase_template, spec
 from lab.runtime import CONTAINER_PORTS, LOOPBACK, ProcSpec, RunContext, executable, http_ok
 from lab.topology import Service
 from signup.config import Settings

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import redis as redis_py
 
-from lab.components._spec import exporter, spec
+from lab.native.components._spec import exporter, spec
 from lab.runtime import CONTAINER_PORTS, LOOPBACK, ProcSpec, RunContext, executable
 from lab.topology import PHASES, Service
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lab.components import app, monitoring, nginx, pgbouncer, postgres, redis, writer
+from lab.native.components import app, monitoring, nginx, pgbouncer, postgres, redis, writer
 from lab.runtime import ProcSpec, RunContext
 from lab.topology import Service
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lab.components._spec import replicas, spec
+from lab.native.components._spec import replicas, spec
 from lab.runtime import CONTAINER_PORTS, LOOPBACK, ProcSpec, RunContext, http_ok
 from lab.topology import Service
 

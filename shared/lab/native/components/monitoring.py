@@ -1,7 +1,7 @@
 """Prometheus, Alertmanager and the exporters, from Debian's packages, on loopback.
 
 Prometheus gets the same config template and rule files as the compose stack: rendered here,
-at start, with the loopback address of every native process (lab.render renders it with
+at start, with the loopback address of every native process (lab.native.render renders it with
 Docker's DNS names for the committed compose configs).
 
 The native scrape interval is 5 s, like Docker's; a test may shorten it by setting
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from lab.components._spec import exporter, served
+from lab.native.components._spec import exporter, served
 from lab.runtime import ProcSpec, RunContext, executable
 from lab.topology import REPO, Service
 

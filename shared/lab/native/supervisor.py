@@ -4,7 +4,7 @@ It does what Docker does for a compose file: start services in dependency order,
 own cgroup with the compose limits, wait for each to be healthy, restart the ones whose
 restart policy says so, export per-service CPU and memory under cAdvisor's metric names, and
 when asked to stop (SIGTERM to `lab supervise`, lab.cli) stop everything in reverse order so
-no process is left behind. lab.stack runs the same Supervisor inside a test or the bench.
+no process is left behind. lab.native.stack runs the same Supervisor inside a test or the bench.
 """
 
 from __future__ import annotations
@@ -23,15 +23,16 @@ import psutil
 from prometheus_client import start_http_server
 from prometheus_client.registry import CollectorRegistry
 
-from lab import _cgroup, state
-from lab._container_metrics import ContainerCollector
+from lab import state
 from lab._proc import AlreadyRunning, ProcessExitedWithError, ServerProcess, TimeoutExpired
-from lab.components import BUILDERS, SKIPPED
+from lab.native import _cgroup
+from lab.native._container_metrics import ContainerCollector
+from lab.native.components import BUILDERS, SKIPPED
 from lab.runtime import LOOPBACK, ProcSpec, RunContext
 from lab.state import RunState, ServiceState
 from lab.topology import Topology
 
-log = logging.getLogger("lab.supervisor")
+log = logging.getLogger("lab.native.supervisor")
 
 
 class StartError(RuntimeError):

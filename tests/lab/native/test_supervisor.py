@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from lab import state
+from lab.native.supervisor import Running, StartError, Supervisor, restart_delay, start_order
 from lab.runtime import Ports, ProcSpec, RunContext
-from lab.supervisor import Running, StartError, Supervisor, restart_delay, start_order
 from lab.topology import Service, Topology
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from lab._proc import ServerProcess, free_port
-from lab.components import nginx
+from lab.native.components import nginx
 from lab.runtime import CONTAINER_PORTS, Ports, ProcSpec, RunContext
 from lab.topology import load
 

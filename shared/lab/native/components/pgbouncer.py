@@ -1,7 +1,7 @@
 """The `pgbouncer` and `pgbouncer-exporter` services: Debian's PgBouncer before PostgreSQL.
 
 PgBouncer gets the same template the compose file mounts (rendered by `make render` with
-Docker's service names, see lab.render), rendered here with loopback addresses. The
+Docker's service names, see lab.native.render), rendered here with loopback addresses. The
 credentials come from the compose environment (DB_USER, DB_PASSWORD) in both runtimes: the
 compose entrypoint writes them to the auth file at start, and so does `prepare` here. Once this
 builder has run, `pgbouncer:6432` in any service's environment (the app's SIGNUP_DATABASE_URL)
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 
-from lab.components._spec import exporter, phase_template, spec
+from lab.native.components._spec import exporter, phase_template, spec
 from lab.runtime import CONTAINER_PORTS, LOOPBACK, ProcSpec, RunContext, executable
 from lab.topology import Service
 
@@ -111,7 +111,7 @@ def pgbouncer(ctx: RunContext, service: Service) -> list[ProcSpec]:
 
 def pgbouncer_exporter(ctx: RunContext, service: Service) -> list[ProcSpec]:
     # PGBOUNCER_EXPORTER_CONNECTION_STRING names `pgbouncer:6432` as in compose.
-    # The Debian exporter cannot read PgBouncer 1.18: see lab/pgbouncer_exporter.py.
+    # The Debian exporter cannot read PgBouncer 1.18: see lab/native/pgbouncer_exporter.py.
     return exporter(
         ctx,
         service,
@@ -119,7 +119,7 @@ def pgbouncer_exporter(ctx: RunContext, service: Service) -> list[ProcSpec]:
         lambda address: [
             sys.executable,
             "-m",
-            "lab.pgbouncer_exporter",
+            "lab.native.pgbouncer_exporter",
             f"--web.listen-address={address}",
         ],
     )

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab import state
-from lab._cgroup import period_us
+from lab.native._cgroup import period_us
+from lab.native.supervisor import Running, Supervisor
 from lab.runtime import LOOPBACK, Ports, RunContext
-from lab.supervisor import Running, Supervisor
 from lab.topology import Topology, load
 
 

@@ -1,4 +1,4 @@
-"""`python -m lab.pgbouncer_exporter`: PgBouncer's pools and stats for Prometheus, natively.
+"""`python -m lab.native.pgbouncer_exporter`: PgBouncer's pools and stats for Prometheus, natively.
 
 Written here because nothing installable fits: Debian 12's prometheus-pgbouncer-exporter (1.7)
 crashes at start against Debian 12's own PgBouncer 1.18 (it reads SHOW STATS columns that
@@ -202,7 +202,9 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.pgbouncer_exporter", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m lab.native.pgbouncer_exporter", description=__doc__
+    )
     parser.add_argument(
         "--pgBouncer.connectionString",
         dest="dsn",

@@ -1,5 +1,5 @@
-"""`python -m lab.render`: the committed Docker configs are what their templates render, and a
-stale or missing one is reported."""
+"""`python -m lab.native.render`: the committed Docker configs are what their templates render,
+and a stale or missing one is reported."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from lab import render
-from lab.render import DockerRender
+from lab.native import render
+from lab.native.render import DockerRender
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_committed_renders_are_up_to_date() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "lab.render", "--check"],
+        [sys.executable, "-m", "lab.native.render", "--check"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lab import _cgroup
-from lab.components import SKIPPED
-from lab.stack import running
+from lab.native import _cgroup
+from lab.native.components import SKIPPED
+from lab.native.stack import running
 from lab.topology import load
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from lab.components._spec import spec
-from lab.postgres import Cluster
+from lab.native.components._spec import spec
+from lab.native.postgres import Cluster
 from lab.runtime import CONTAINER_PORTS, LOOPBACK, ProcSpec, RunContext
 from lab.topology import Service
 

@@ -1,4 +1,4 @@
-"""`python -m lab.render`: render every committed Docker config from its template.
+"""`python -m lab.native.render`: render every committed Docker config from its template.
 
 Docker mounts plain files, and the native runtime renders the same Jinja2 templates at start
 with loopback addresses. So each config a compose file mounts is rendered here, with Docker's
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import jinja2
 
-from lab.components import monitoring, nginx, pgbouncer
+from lab.native.components import monitoring, nginx, pgbouncer
 from lab.runtime import CONTAINER_PORTS, render_template
 from lab.topology import PHASES, REPO
 from signup.config import Settings
@@ -173,7 +173,7 @@ def write(renders: Iterable[DockerRender]) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lab.render", description="Render the committed Docker configs."
+        prog="python -m lab.native.render", description="Render the committed Docker configs."
     )
     parser.add_argument(
         "--check",

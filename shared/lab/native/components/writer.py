@@ -12,7 +12,7 @@ from __future__ import annotations
 import signal
 import sys
 
-from lab.components._spec import replicas, spec
+from lab.native.components._spec import replicas, spec
 from lab.runtime import LOOPBACK, ProcSpec, RunContext, http_ok
 from lab.topology import Service
 
