@@ -4,7 +4,7 @@ runtimes: read from each service's cgroup, or from its process tree where there 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import psutil
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -13,13 +13,29 @@ from prometheus_client.registry import Collector
 from lab.native import _cgroup
 
 if TYPE_CHECKING:
-    from lab.native.supervisor import Running
+    from lab._proc import ServerProcess
+    from lab.runtime import ProcSpec
+
+
+class Entry(Protocol):
+    """What the collector reads of one supervised process (the supervisor's `Running`): its
+    spec, its process (None until started) and its cgroup (None where there are none). Typed
+    here, not imported, so this module does not import the supervisor that imports it."""
+
+    @property
+    def spec(self) -> ProcSpec: ...
+
+    @property
+    def process(self) -> ServerProcess | None: ...
+
+    @property
+    def cgroup(self) -> _cgroup.Cgroup | None: ...
 
 
 class ContainerCollector(Collector):
     LABELS = ("name", "container_label_com_docker_compose_service")
 
-    def __init__(self, cfs_period: int, running: Callable[[], Iterable[Running]]) -> None:
+    def __init__(self, cfs_period: int, running: Callable[[], Iterable[Entry]]) -> None:
         self.cfs_period = cfs_period
         self.running = running
 
@@ -74,7 +90,7 @@ class ContainerCollector(Collector):
         yield from (cpu, memory, quota, period, limit, periods, throttled, throttled_s)
 
 
-def _throttling(entry: Running) -> _cgroup.Throttling | None:
+def _throttling(entry: Entry) -> _cgroup.Throttling | None:
     if entry.cgroup is None:
         return None
     try:
@@ -83,7 +99,7 @@ def _throttling(entry: Running) -> _cgroup.Throttling | None:
         return None
 
 
-def _usage(entry: Running) -> _cgroup.Usage | None:
+def _usage(entry: Entry) -> _cgroup.Usage | None:
     if entry.cgroup is not None:
         try:
             return entry.cgroup.usage()
