@@ -9,6 +9,10 @@ the port its compose file publishes on 127.0.0.1 (the native runtime's port, LAB
 `python -m lab.docker status|logs|down` runs shared/docker.sh, which is what make runs for those
 targets under Docker, without Python. The parsers are pure functions; everything else needs a
 Docker engine.
+
+The package is this module, plus __main__.py for `python -m lab.docker`. It imports only the
+base modules of lab (topology, state, runtime), never the native runtime: lab.cli and the load
+tests import it, and a phase run by Docker needs nothing of lab.native.
 """
 
 from __future__ import annotations
@@ -287,7 +291,3 @@ def main(argv: list[str] | None = None) -> int:
     except DockerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

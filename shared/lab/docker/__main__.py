@@ -1,0 +1,3 @@
+from lab.docker import main
+
+raise SystemExit(main())
