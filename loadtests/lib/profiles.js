@@ -96,7 +96,7 @@ export function stress() {
 
 // Capacity: arrival-rate steps (STEPS=50,100,... per second, each held STEP_DURATION after a
 // RAMP), stopping early once p95 or errors break the SLO. The default doubles: it is the
-// coarse pass of `make load-test-capacity`'s search (lab/_capacity.py's COARSE).
+// coarse pass of `make load-test-capacity`'s search (lab/loadtest/_capacity.py's COARSE).
 export function capacityPlan() {
   const raw = __ENV.STEPS || '50,100,200,400,800,1600,3200,6400';
   const rates = raw.split(',').map((s) => Number(s.trim()));

@@ -6,9 +6,9 @@ characters), reads `used_memory` before and after each layout, and prints bytes 
 a full stream backlog costs, and how many claims fit beside it in `maxmemory`. It empties that
 Redis when it is done, and refuses to start on one that holds any key.
 
-It also lives claims through what the API and the writer do to them (a pending token and a
-stream entry, then `recorded` and the entry deleted) and reads `used_memory_rss`: what the
-kernel gives Redis per claim, which the soak (`lab.soak.CLAIM_BYTES`) allows Redis to grow by.
+It also lives claims through what the API and the writer do to them (a pending token and a stream
+entry, then `recorded` and the entry deleted) and reads `used_memory_rss`: what the kernel gives
+Redis per claim, which the soak (`lab.loadtest.soak.CLAIM_BYTES`) allows Redis to grow by.
 `used_memory` is what `maxmemory` limits; RSS adds the allocator's fragmentation from rewriting
 every claim in place.
 """

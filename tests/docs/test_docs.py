@@ -378,11 +378,11 @@ def settings() -> set[str]:
     assert steps, "the capacity test's default steps were not found"
     found |= {f"{int(s):,}" for s in steps.group(1).split(",")} | set(steps.group(1).split(","))
     # The share of its quota at which a service counts as the wall, and of the machine's
-    # cores at which the machine does (lab/_walls.py).
-    walls = (REPO / "shared" / "lab" / "_walls.py").read_text()
+    # cores at which the machine does (lab/loadtest/_walls.py).
+    walls = (REPO / "shared" / "lab" / "loadtest" / "_walls.py").read_text()
     for name in ("AT_QUOTA", "MACHINE_FULL"):
         share = re.search(rf"^{name} = ([\d.]+)$", walls, re.MULTILINE)
-        assert share, f"{name} was not found in lab/_walls.py"
+        assert share, f"{name} was not found in lab/loadtest/_walls.py"
         found.add(f"{float(share.group(1)) * 100:.0f}")
     metrics = (REPO / "shared" / "signup" / "metrics.py").read_text()
     for bucket in re.findall(r"\b(\d+(?:\.\d+)?)\b", metrics[metrics.index("BUCKETS") :]):

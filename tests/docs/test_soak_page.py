@@ -1,6 +1,6 @@
 """The soak section of phase3-queue/README.md quotes the committed soak it links: every number in
-its prose comes from that run's files (`.soak.json`, and k6's `.txt` for the rows) or is one of
-the soak's settings, and that run's verdicts are the ones `lab.soak.judge` gives its samples
+its prose comes from that run's files (`.soak.json`, and k6's `.txt` for the rows) or is one of the
+soak's settings, and that run's verdicts are the ones `lab.loadtest.soak.judge` gives its samples
 today, so neither a new run nor a new rule can leave old numbers behind."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lab import _soak_sampler as sampling
-from lab import soak
-from lab._soak_sampler import Sample
+from lab.loadtest import _soak_sampler as sampling
+from lab.loadtest import soak
+from lab.loadtest._soak_sampler import Sample
 from lab.topology import REPO
 from tests.docs import _markdown
 

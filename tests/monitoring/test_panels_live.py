@@ -25,8 +25,9 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from lab import _k6, dashboards
+from lab import dashboards
 from lab._promapi import Prometheus
+from lab.loadtest import _k6
 from lab.native import render
 from lab.native.components import monitoring
 from lab.native.stack import Stack, running

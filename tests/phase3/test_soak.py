@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lab._soak_sampler import WINDOWS
+from lab.loadtest._soak_sampler import WINDOWS
 from tests._make import lab_environment, make
 from tests.conftest import server_folder
 

@@ -1,5 +1,5 @@
 """Reading numbers off running processes: /metrics pages and k6's REST API (the cgroup
-counters are lab._walls').
+counters are lab.loadtest._walls').
 
 The bench reads the same series Prometheus would scrape, straight from their source, so it
 needs no Prometheus of its own (one fewer process sharing the 2 cores).

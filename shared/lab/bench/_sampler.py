@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lab import _walls
 from lab.bench import _probe
+from lab.loadtest import _walls
 
 
 @dataclass

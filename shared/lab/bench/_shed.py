@@ -28,9 +28,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lab import _k6, _run_wall
 from lab.bench import _probe
 from lab.bench._targets import observers
+from lab.loadtest import _k6, _run_wall
 from lab.native.stack import Stack, running
 from lab.topology import REPO, load
 
@@ -115,7 +115,7 @@ def overload_verdict(found: list[Answer]) -> dict[str, Any]:
 def overload(stack: Stack, rate: int, work: Path) -> dict[str, Any]:
     """One k6 run of loadtests/overload.js; the k6 view per status, and the app's own: its
     p95 for the signups it served (its histogram: time inside the app, the pool wait
-    included) and the wall over the overload's seconds (lab._run_wall)."""
+    included) and the wall over the overload's seconds (lab.loadtest._run_wall)."""
     out = work / "overload.csv"
     env = _environment(
         BASE_URL=stack.url,

@@ -22,10 +22,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab import _k6, _walls
 from lab._proc import free_port
 from lab.bench import _plan
 from lab.bench._sampler import Sampler
+from lab.loadtest import _k6, _walls
 from lab.native import _cgroup
 
 # cpu.weight of k6's cgroup, and of the measured phase's, against the default 100 of

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab import _walls
 from lab.bench import _plan, _queue
 from lab.bench._plan import Plan, next_rate
 from lab.bench._progress import Progress
 from lab.bench._sampler import Sampler
 from lab.bench._settle import Settler
 from lab.bench._steps import RESERVED_WEIGHT, K6Group, Runner, Step
+from lab.loadtest import _walls
 from lab.native.components import BUILDERS, SKIPPED
 from lab.native.stack import Stack, running
 from lab.topology import PHASES, REPO, Topology, TopologyError, load, load_compose

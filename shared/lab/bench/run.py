@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lab import _k6
 from lab.bench import (
     _cost,
     _cost_plot,
@@ -44,6 +43,7 @@ from lab.bench._plan import Plan
 from lab.bench._progress import Progress
 from lab.bench._steps import K6Group, StepFailed
 from lab.bench._targets import PHASE_TARGETS, Bench
+from lab.loadtest import _k6
 from lab.native import _cgroup
 from lab.native.postgres import bindir
 from lab.native.supervisor import StartError

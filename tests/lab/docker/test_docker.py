@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import docker, loadtest, soak, state
+from lab import docker, loadtest, state
+from lab.loadtest import soak
 from lab.state import RunState
 from tests.compose import _compose
 

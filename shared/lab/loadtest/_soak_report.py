@@ -14,9 +14,9 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt
 
-from lab import _k6
-from lab._soak_sampler import Sample, Sampler
-from lab.soak import (
+from lab.loadtest import _k6
+from lab.loadtest._soak_sampler import Sample, Sampler
+from lab.loadtest.soak import (
     GROWTH,
     LEVEL_WINDOWS,
     UNJUDGED,

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from lab import _soak_sampler as sampling
-from lab._soak_sampler import Reading, Sample
-from lab.soak import WARMUP_WINDOWS, judge
+from lab.loadtest import _soak_sampler as sampling
+from lab.loadtest._soak_sampler import Reading, Sample
+from lab.loadtest.soak import WARMUP_WINDOWS, judge
 
 MIB = 1 << 20
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from lab import _capacity
+from lab.loadtest import _capacity
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,13 @@ TARGET=1m` sets them), checks them, finds the phase running here, runs k6, and w
 `loadtests/results/<UTC timestamp>-<scenario>-<phase>.json` (the k6 summary, with a .txt
 beside it) and `....meta.json` (the time range `make report` renders). When Prometheus
 answers, k6's own metrics go there too (remote write), tagged with the test id and phase.
+
+The package is the load generator: this module plans and runs a test (its command is
+__main__.py); _k6 runs k6 and reads its summary, _capacity searches a capacity run's rate,
+_run_wall and _walls name what ran out, _rows counts the rows a run wrote, and soak,
+_soak_sampler and _soak_report are the soak. It imports the base modules of lab and
+lab.docker (to find a phase Docker runs), never the native runtime: a native phase is found
+through its state file.
 """
 
 from __future__ import annotations
@@ -23,24 +30,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lab import (
-    _capacity,
-    _k6,
-    _rows,
-    _run_wall,
-    _soak_report,
-    _soak_sampler,
-    docker,
-    soak,
-    state,
-)
+from lab import docker, state
+from lab.loadtest import _capacity, _k6, _rows, _run_wall, _soak_report, _soak_sampler, soak
 from lab.state import RUN_DIR, RunState
 from lab.topology import PHASES
 
 SCENARIOS = ("smoke", "load", "stress", "capacity", "target", "soak", "burst")
 # The burst of docs/03-queue.md: RATE arrivals per second for this long.
 BURST_DURATION = "60s"
-# The runs that end by naming their wall (lab._run_wall).
+# The runs that end by naming their wall (lab.loadtest._run_wall).
 WALLED = ("capacity", "target", "burst")
 TARGETS = ("1k", "100k", "1m")
 MIX_PRESETS = ("none", "realistic")
@@ -403,7 +401,3 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, _k6.K6NotFound) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -21,9 +21,10 @@ import httpx
 import psycopg
 import pytest
 
-from lab import _capacity, _k6, loadtest, state
-from lab._k6 import Summary
+from lab import loadtest, state
 from lab._proc import free_port
+from lab.loadtest import _capacity, _k6
+from lab.loadtest._k6 import Summary
 from lab.native.stack import Stack, running
 from tests.conftest import child_env
 

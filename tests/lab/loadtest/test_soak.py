@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import _k6, _soak_report, _soak_sampler, loadtest, soak
-from lab._soak_sampler import Sample
-from lab.soak import JITTER, LEVEL_WINDOWS, WARMUP_WINDOWS
+from lab import loadtest
+from lab.loadtest import _k6, _soak_report, _soak_sampler, soak
+from lab.loadtest._soak_sampler import Sample
+from lab.loadtest.soak import JITTER, LEVEL_WINDOWS, WARMUP_WINDOWS
 from lab.state import RunState
 
 MIB = 1 << 20

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lab import _walls
-from lab._walls import Counters
+from lab.loadtest import _walls
+from lab.loadtest._walls import Counters
 
 
 def _counters(cpu: dict[str, float], throttled: dict[str, float]) -> Counters:

@@ -1,14 +1,14 @@
 """The soak (`make load-test-soak`): a phase at 70 % of its sustained rate for half an hour, and
 what must not drift while it runs.
 
-k6 (loadtests/soak.js) offers the load in WINDOWS equal windows (a minute each in the full
-run) and records each window's p99. Beside it, `lab._soak_sampler` reads every service's memory
-through each window and forces a PostgreSQL CHECKPOINT and a Redis AOF rewrite, the two moments
-a long run meets that a short one does not. `judge` then asks, service by service, whether
-memory grew more than 10 % after the first sixth of the run (5 minutes of 30): its level, the
-median of three windows, at every window from then on against its level over the warm-up's
-last window and the two after it. A leak shows as a level that keeps rising; a garbage
-collector's breathing moves single readings and single windows, not the level.
+k6 (loadtests/soak.js) offers the load in WINDOWS equal windows (a minute each in the full run) and
+records each window's p99. Beside it, `lab.loadtest._soak_sampler` reads every service's memory
+through each window and forces a PostgreSQL CHECKPOINT and a Redis AOF rewrite, the two moments a
+long run meets that a short one does not. `judge` then asks, service by service, whether memory grew
+more than 10 % after the first sixth of the run (5 minutes of 30): its level, the median of three
+windows, at every window from then on against its level over the warm-up's last window and the two
+after it. A leak shows as a level that keeps rising; a garbage collector's breathing moves single
+readings and single windows, not the level.
 
 Memory is judged on each service's anonymous memory, summed proportionally over its processes
 (Pss_Anon): a page two processes share after a fork counts once. RSS, also recorded, counts
@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab._soak_sampler import WINDOWS, Sample
+from lab.loadtest._soak_sampler import WINDOWS, Sample
 from lab.state import RunState
 from lab.topology import REPO
 

@@ -3,7 +3,7 @@
 While k6 runs, a thread reads once a second the per-service cgroup counters (the supervisor's
 natively, cAdvisor's under Docker), the machine's busy CPU time and k6's own. Afterwards the
 readings are cut at the steps the summary reports (the step where the SLO broke and the last
-that held; the whole run for target and burst) and judged by lab._walls, the bench's rules:
+that held; the whole run for target and burst) and judged by lab.loadtest._walls, the bench's rules:
 the service at its quota, else the full machine or the load generator, else nothing.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import psutil
 
-from lab import _walls
+from lab.loadtest import _walls
 
 # Services shown per step: the busiest few (exporters and Prometheus would only add noise).
 SHOWN = 5

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from lab import _run_wall
-from lab._walls import Counters
+from lab.loadtest import _run_wall
+from lab.loadtest._walls import Counters
 
 T0 = 1_800_000_000.0  # readings' Unix clock
 

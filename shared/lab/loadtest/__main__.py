@@ -1,0 +1,3 @@
+from lab.loadtest import main
+
+raise SystemExit(main())
