@@ -7,11 +7,11 @@ beside it) and `....meta.json` (the time range `make report` renders). When Prom
 answers, k6's own metrics go there too (remote write), tagged with the test id and phase.
 
 The package is the load generator: this module plans and runs a test (its command is
-__main__.py); _k6 runs k6 and reads its summary, _capacity searches a capacity run's rate,
-_run_wall and _walls name what ran out, _rows counts the rows a run wrote, and soak,
-_soak_sampler and _soak_report are the soak. It imports the base modules of lab and
-lab.docker (to find a phase Docker runs), never the native runtime: a native phase is found
-through its state file.
+__main__.py, the plan and each k6 pass as data are _run); _k6 runs k6 and reads its summary,
+_capacity searches a capacity run's rate, _run_wall and _walls name what ran out, _rows counts
+the rows a run wrote, and soak, _soak_sampler and _soak_report are the soak. It imports the base
+modules of lab and lab.docker (to find a phase Docker runs), never the native runtime: a native
+phase is found through its state file.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from lab import docker, state
 from lab.loadtest import _capacity, _k6, _rows, _run_wall, _soak_report, _soak_sampler, soak
+from lab.loadtest._run import LoadTest, Pass
 from lab.state import RUN_DIR, RunState
 from lab.topology import PHASES
 
@@ -50,23 +50,6 @@ _MIX_PART = re.compile(r"(invalid|duplicate)=(\d+(\.\d+)?)")
 
 class UsageError(ValueError):
     """A bad argument or variable; the message is the one line the user sees."""
-
-
-@dataclass(frozen=True)
-class LoadTest:
-    """One k6 run, every argument checked and resolved before k6 starts."""
-
-    scenario: str
-    phase: str
-    base_url: str
-    test_id: str
-    variables: dict[str, str]
-    summary: Path
-    meta: Path
-    prometheus: str | None
-    database_url: str | None = None  # set when the target is the phase running here
-    # The soak samples the native stack's processes: the supervisor's state, when it runs.
-    state: RunState | None = None
 
 
 def check_mix(raw: str) -> str:
@@ -233,18 +216,6 @@ def run(p: LoadTest, *, quiet: bool = False) -> int:
     else:
         print(f"summary: {p.summary}")
     return done.code
-
-
-@dataclass(frozen=True)
-class Pass:
-    """One k6 process: its exit code, its span, whether every acknowledged signup is a row."""
-
-    code: int
-    started: float
-    ended: float
-    rows_ok: bool = True
-    # k6 ended the way a run with an answer does (done, or stopped by the SLO) and wrote it.
-    answered: bool = False
 
 
 def run_pass(p: LoadTest, *, quiet: bool = False) -> Pass:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lab.loadtest import LoadTest, Pass
+    from lab.loadtest._run import LoadTest, Pass
 
 # Also the default STEPS of loadtests/lib/profiles.js, for k6 run alone (a test holds them equal).
 COARSE = (50, 100, 200, 400, 800, 1600, 3200, 6400)

@@ -25,6 +25,7 @@ from lab import loadtest, state
 from lab._proc import free_port
 from lab.loadtest import _capacity, _k6
 from lab.loadtest._k6 import Summary
+from lab.loadtest._run import LoadTest
 from lab.native.stack import Stack, running
 from tests.conftest import child_env
 
@@ -209,7 +210,7 @@ def test_k6_env_points_remote_write_at_prometheus(tmp_path: Path) -> None:
         "smoke", {"PHASE": "phase2", "PROMETHEUS_URL": CLOSED}, results=tmp_path, state=None
     )
     assert "K6_PROMETHEUS_RW_SERVER_URL" not in loadtest.k6_environment(p, os.environ)
-    live = loadtest.LoadTest(**{**p.__dict__, "prometheus": "http://127.0.0.1:9"})
+    live = LoadTest(**{**p.__dict__, "prometheus": "http://127.0.0.1:9"})
     env = loadtest.k6_environment(live, {})
     assert env["K6_PROMETHEUS_RW_SERVER_URL"] == "http://127.0.0.1:9/api/v1/write"
     assert env["K6_PROMETHEUS_RW_TREND_STATS"] == "p(95),p(99)"
