@@ -26,7 +26,8 @@ from urllib.parse import unquote
 import pytest
 import yaml
 
-from lab import dashboards, loadtest
+from lab import loadtest
+from lab.report import dashboards
 from lab.topology import REPO
 from tests.docs import _commands, _markdown, _results
 

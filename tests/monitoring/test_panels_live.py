@@ -25,12 +25,12 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from lab import dashboards
-from lab._promapi import Prometheus
 from lab.loadtest import _k6
 from lab.native import render
 from lab.native.components import monitoring
 from lab.native.stack import Stack, running
+from lab.report import dashboards
+from lab.report._promapi import Prometheus
 from lab.topology import REPO
 
 ALERTING_RULES = sum(

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from lab import _units, report
+from lab import report
 from lab._proc import free_port
+from lab.report import _units
 
 NOW = 1_800_000_000.0
 

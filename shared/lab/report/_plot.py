@@ -27,10 +27,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from lab._plot_values import bars, gauge, no_data, pie, stat
-from lab._promapi import Series
-from lab._units import colour, fmt
-from lab.dashboards import Panel, legend
+from lab.report._plot_values import bars, gauge, no_data, pie, stat
+from lab.report._promapi import Series
+from lab.report._units import colour, fmt
+from lab.report.dashboards import Panel, legend
 
 # Grafana's classic palette, for series without a fixed colour.
 PALETTE = ["#7EB26D", "#EAB839", "#6ED0E0", "#EF843C", "#E24D42", "#1F78C1", "#BA43A9"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from lab._plot import FAINT, Line, faint
+from lab.report._plot import FAINT, Line, faint
 
 
 def _line(name: str, values: list[float], right: bool = False) -> Line:

@@ -10,6 +10,12 @@ test's (else all phases side by side).
 Prometheus defaults to the native stack running here, else http://127.0.0.1:9090 (Docker).
 
 Writes DIR/<dashboard uid>/<NN>-<panel>.png, one per panel, and DIR/index.md + index.html.
+
+The package draws the dashboards from Prometheus: this module picks the time range and writes
+the pictures and their index (its command is __main__.py); dashboards reads the Grafana JSON
+into panels and queries, _promapi asks Prometheus, _plot and _plot_values draw a panel, _units
+formats values as Grafana does. It imports the base modules of lab only (to find the native
+Prometheus through the run state), never a runtime or the load tests: it reads their files.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lab import _plot, dashboards, state
-from lab._promapi import Prometheus, PrometheusError, Series, Unreachable
+from lab import state
+from lab.report import _plot, dashboards
+from lab.report._promapi import Prometheus, PrometheusError, Series, Unreachable
 from lab.topology import PHASES, REPO
 
 # Where lab.loadtest writes its meta files (it honours the same variable).
@@ -254,7 +261,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {errors} queries failed; their panels say which", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,11 +11,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Wedge
 from matplotlib.ticker import FuncFormatter
 
-from lab._units import colour, fmt, threshold_colour
-from lab.dashboards import Panel
+from lab.report._units import colour, fmt, threshold_colour
+from lab.report.dashboards import Panel
 
 if TYPE_CHECKING:
-    from lab._plot import Line
+    from lab.report._plot import Line
 
 
 def no_data(ax: Axes, text: str = "No data") -> None:

@@ -17,11 +17,11 @@ import yaml
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lab import dashboards
-from lab.dashboards import Panel
+from lab.report import dashboards
+from lab.report.dashboards import Panel
 from signup import metrics
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PROVISIONING = REPO / "monitoring" / "grafana" / "provisioning"
 BOARDS = dashboards.load()
 PANELS = list(dashboards.panels(BOARDS))

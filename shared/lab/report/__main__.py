@@ -1,0 +1,3 @@
+from lab.report import main
+
+raise SystemExit(main())
