@@ -13,9 +13,10 @@ Writes DIR/<dashboard uid>/<NN>-<panel>.png, one per panel, and DIR/index.md + i
 
 The package draws the dashboards from Prometheus: this module picks the time range and writes
 the pictures and their index (its command is __main__.py); dashboards reads the Grafana JSON
-into panels and queries, _promapi asks Prometheus, _plot and _plot_values draw a panel, _units
-formats values as Grafana does. It imports the base modules of lab only (to find the native
-Prometheus through the run state), never a runtime or the load tests: it reads their files.
+into panels and queries, _promapi asks Prometheus, _plot and _plot_values draw a panel (its
+lines are _series), _units formats values as Grafana does. It imports the base modules of lab
+only (to find the native Prometheus through the run state), never a runtime or the load tests:
+it reads their files.
 """
 
 from __future__ import annotations

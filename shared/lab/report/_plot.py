@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from matplotlib.ticker import FuncFormatter
 
 from lab.report._plot_values import bars, gauge, no_data, pie, stat
 from lab.report._promapi import Series
+from lab.report._series import Line
 from lab.report._units import colour, fmt
 from lab.report.dashboards import Panel, legend
 
@@ -44,19 +44,6 @@ BUCKETS_NOTE = (
     "quantiles estimated from histogram buckets: a flat line on a bucket bound means "
     "somewhere in that bucket, not that value (bounds: docs/metrics.md)"
 )
-
-
-@dataclass
-class Line:
-    name: str
-    times: list[float]
-    values: list[float]
-    colour: str
-    props: dict[str, Any]  # the field overrides that matched this series
-
-    def last(self) -> float:
-        real = [v for v in self.values if not math.isnan(v)]
-        return real[-1] if real else math.nan
 
 
 def _overrides(panel: Panel, name: str) -> dict[str, Any]:

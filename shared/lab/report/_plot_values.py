@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
@@ -11,11 +10,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Wedge
 from matplotlib.ticker import FuncFormatter
 
+from lab.report._series import Line
 from lab.report._units import colour, fmt, threshold_colour
 from lab.report.dashboards import Panel
-
-if TYPE_CHECKING:
-    from lab.report._plot import Line
 
 
 def no_data(ax: Axes, text: str = "No data") -> None:

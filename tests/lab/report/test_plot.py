@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from lab.report._plot import FAINT, Line, faint
+from lab.report._plot import FAINT, faint
+from lab.report._series import Line
 
 
 def _line(name: str, values: list[float], right: bool = False) -> Line:
