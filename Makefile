@@ -1,6 +1,6 @@
 # The lab's interface. `make help` lists the targets; CI runs the README's own (.ci/run).
 # `make phase1` and `make test` need nothing first: natively, they install the Debian packages
-# the machine lacks (shared/lab/deps.py); with Docker, a phase needs only Docker.
+# the machine lacks (shared/lab/install/deps.py); with Docker, a phase needs only Docker.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -35,7 +35,7 @@ help: ## list the targets
 # choice, and a Docker user without Python must get as far as Docker.
 DEPS = { command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python \
   3.11 (on Debian or Ubuntu, as root: apt-get update && apt-get install -y python3-venv)" >&2; \
-  exit 1; }; } && PYTHONPATH=shared $(PYTHON) -m lab.deps
+  exit 1; }; } && PYTHONPATH=shared $(PYTHON) -m lab.install.deps
 # Before the tests or a native phase: those packages, then .venv. (Make runs `$(MAKE)` lines
 # even under `make -n`; through this variable it does not, so `make -n` installs nothing.)
 VENV_READY = $(MAKE) --silent --no-print-directory install
@@ -55,7 +55,7 @@ install: $(STAMP) ## create .venv with the service, the lab tooling and the dev 
 .PHONY: lock
 lock: $(STAMP) ## re-pin shared/constraints.txt: what pip resolves for pyproject.toml today
 	$(VENV)/bin/pip install --quiet --dry-run --ignore-installed --report $(VENV)/lock.json -e '.[dev]'
-	$(PY) -m lab.lock $(VENV)/lock.json > $(CONSTRAINTS)
+	$(PY) -m lab.install.lock $(VENV)/lock.json > $(CONSTRAINTS)
 
 .PHONY: deps
 deps: ## install the Debian packages the native runtime and the tests lack (as root, or via sudo)

@@ -1,4 +1,4 @@
-"""`python -m lab.lock REPORT`: shared/constraints.txt from a pip installation report.
+"""`python -m lab.install.lock REPORT`: shared/constraints.txt from a pip installation report.
 
 `make lock` asks pip's own resolver what `pip install -e '.[dev]'` would install on a clean
 machine (`pip install --dry-run --ignore-installed --report`), and this turns its report into
@@ -40,7 +40,7 @@ def pins(report: Mapping[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m lab.lock PIP-REPORT.json", file=sys.stderr)
+        print("usage: python -m lab.install.lock PIP-REPORT.json", file=sys.stderr)
         return 2
     report = json.loads(Path(args[0]).read_text())
     sys.stdout.write(HEADER + "".join(f"{line}\n" for line in pins(report)))

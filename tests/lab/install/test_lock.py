@@ -7,7 +7,7 @@ import tomllib
 from importlib.metadata import version
 from typing import Any
 
-from lab import lock
+from lab.install import lock
 from lab.topology import REPO
 
 CONSTRAINTS = REPO / "shared" / "constraints.txt"

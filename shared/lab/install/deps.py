@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-PACKAGES = Path(__file__).resolve().parents[1] / "debian-packages.txt"
+PACKAGES = Path(__file__).resolve().parents[2] / "debian-packages.txt"
 OS_RELEASE = (Path("/etc/os-release"), Path("/usr/lib/os-release"))
 DEBIAN_LIKE = frozenset({"debian", "ubuntu"})
 APT_INSTALL = ("apt-get", "install", "-y", "--no-install-recommends")
@@ -211,7 +211,7 @@ def ensure(
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
-        prog="python -m lab.deps",
+        prog="python -m lab.install.deps",
         description="Install the Debian packages this machine lacks (as root, or through sudo).",
     )
     top.add_argument(

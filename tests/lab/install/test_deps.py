@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import deps
+from lab.install import deps
 from tests.conftest import REPO
 
 SURELY_INSTALLED = "dpkg"  # dpkg-query belongs to it
@@ -241,7 +241,16 @@ def test_a_bad_package_name_on_the_command_line_is_refused(
 def test_it_runs_on_the_standard_library_alone() -> None:
     """make runs it with the system's Python before .venv exists: no site-packages here."""
     result = subprocess.run(
-        [sys.executable, "-S", "-m", "lab.deps", "--dry-run", "--quiet", "--file", "/absent"],
+        [
+            sys.executable,
+            "-S",
+            "-m",
+            "lab.install.deps",
+            "--dry-run",
+            "--quiet",
+            "--file",
+            "/absent",
+        ],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": "shared"},
         capture_output=True,
@@ -273,21 +282,25 @@ def make_n(*args: str) -> subprocess.CompletedProcess[str]:
 def test_make_test_installs_what_is_missing_before_the_tests() -> None:
     lines = make_n("test").stdout.splitlines()
     # First a shell check that Python is there, then the packages, then .venv.
-    assert re.match(r"\{ command -v \S+ .*\} && PYTHONPATH=shared \S+ -m lab\.deps && ", lines[0])
+    assert re.match(
+        r"\{ command -v \S+ .*\} && PYTHONPATH=shared \S+ -m lab\.install\.deps && ", lines[0]
+    )
     assert re.search(r"&& \S+ --silent [^&]* install$", lines[0])
     assert lines[-1] == ".venv/bin/pytest"
 
 
 def test_a_native_phase_installs_what_is_missing_first() -> None:
     shown = make_n("phase2", "RUNTIME=native").stdout
-    assert re.match(r"\{ command -v \S+ .*\} && PYTHONPATH=shared \S+ -m lab\.deps && ", shown)
+    assert re.match(
+        r"\{ command -v \S+ .*\} && PYTHONPATH=shared \S+ -m lab\.install\.deps && ", shown
+    )
     assert shown.rstrip().endswith("-m lab --runtime native up phase2")
 
 
 def test_a_docker_phase_needs_only_docker() -> None:
     shown = make_n("phase1", "RUNTIME=docker").stdout
     assert "sh shared/docker.sh up phase1-monolith" in shown
-    assert "lab.deps" not in shown
+    assert "lab.install.deps" not in shown
     assert ".venv" not in shown
 
 
