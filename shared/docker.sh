@@ -1,6 +1,6 @@
 #!/bin/sh
 # The Docker side of `make phaseN`, `status`, `logs`, `down` and `clean`: docker and Compose v2
-# only, no Python, so a Docker user needs nothing else (the native runtime is shared/lab).
+# only, no Python, so a Docker user needs nothing else (the native runtime is shared/lab/native).
 #
 #   shared/docker.sh check                    is Compose v2 there, and recent enough?
 #   shared/docker.sh up PHASE_FOLDER          build what changed, start, wait until healthy
