@@ -163,10 +163,26 @@ def limiter(
                 f"cores busy (load generator included{with_k6})"
             ),
         }
-    busiest_service = max(load, key=lambda s: load[s].get("used") or 0.0, default=None)
-    note = (
-        f" (busiest: {busiest_service} at {load[busiest_service].get('used') or 0:.0%})"
-        if busiest_service
-        else ""
+    # The two nearest their quotas, with their throttling: two services at 80 % each are a
+    # different story from one at 40 %.
+    nearest = sorted(
+        (s for s in load if load[s].get("used") is not None), key=lambda s: -load[s]["used"]
+    )[:2]
+    note = ", ".join(
+        f"{s} at {load[s]['used']:.0%}"
+        + (
+            f" (throttled {load[s]['throttled_share']:.0%})"
+            if load[s].get("throttled_share")
+            else ""
+        )
+        for s in nearest
     )
+    note = f" (busiest: {note})" if note else ""
     return {"service": None, "evidence": f"no service at its quota and the machine not full{note}"}
+
+
+def _share(service: str, values: dict[str, Any]) -> str:
+    throttled = values.get("throttled_share")
+    return f"{service} at {values['used']:.0%}" + (
+        f" (throttled {throttled:.0%})" if throttled else ""
+    )

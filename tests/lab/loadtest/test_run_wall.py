@@ -131,7 +131,7 @@ def test_a_broken_run_with_no_service_at_its_quota_says_the_wall_is_not_cpu() ->
     assert wall["limited_by"]["service"] is None
     last = _run_wall.describe(wall, broke=True).splitlines()[-1]
     assert last.startswith("limited by no CPU: no service at its quota and the machine not full")
-    assert "(busiest: app at 30%)" in last
+    assert "(busiest: app at 30%, db at 5%)" in last
     assert _run_wall.describe(wall, broke=False).splitlines()[-1].startswith("no wall reached:")
 
 
