@@ -395,3 +395,38 @@ def cost_goal_row(results: dict[str, Any], key: str) -> dict[str, str]:
                 "met": "yes" if goal["met"] else "no",
             }
     raise KeyError(f"the cost part has no goal {key!r}")
+
+
+def shed_row(results: dict[str, Any], config: str) -> dict[str, str]:
+    """One configuration of `make bench PART=shed` (`by wait`, `no limit`): the median rate its
+    capacity runs held, whether any of them lost a signup to an error at or below it, and the
+    median of its overload runs (the last 503 after the overload: the latest of them)."""
+    from lab.bench import _shed
+
+    runs = [r for r in results["capacity"] if r["config"] == config]
+    over = [o for o in results["overload"] if o["config"] == config]
+    if not runs or not over:
+        raise KeyError(f"no shedding configuration {config!r}")
+
+    def median(values: list[float | None]) -> str:
+        known = sorted(v for v in values if v is not None)
+        return n(known[len(known) // 2], 1) if known else "-"
+
+    late = [o["last_503_after_s"] for o in over if o["last_503_after_s"] is not None]
+    return {
+        "median held /s": n(_shed.medians(results)[config]),
+        "errors at or below it": "none" if all(_shed.held_without_503(r) for r in runs) else "some",
+        "overload /s": n(over[0]["rate"]),
+        "503 p95 ms": median([o["overload"].get("503", {}).get("p95_ms") for o in over]),
+        "served p95 ms": median([o["overload"].get("201", {}).get("p95_ms") for o in over]),
+        "served p95 in the app ms": median([o.get("served_p95_in_app_ms") for o in over]),
+        "last 503 after s": n(max(late), 2) if late else "none",
+        "limited by": "; ".join(
+            sorted(
+                {
+                    (o.get("wall") or {}).get("limited_by", {}).get("service") or "no CPU"
+                    for o in over
+                }
+            )
+        ),
+    }
