@@ -1,10 +1,13 @@
-"""`python -m lab.loadtest smoke|load|stress|capacity|target|soak`: the k6 scenarios behind make.
+"""`python -m lab.loadtest smoke|load|stress|capacity|target|soak|burst`: the k6 scenarios
+behind make.
 
-Reads BASE_URL, PHASE, TARGET and MIX from the environment (as `make load-test-target
-TARGET=1m` sets them), checks them, finds the phase running here, runs k6, and writes
-`loadtests/results/<UTC timestamp>-<scenario>-<phase>.json` (the k6 summary, with a .txt
-beside it) and `....meta.json` (the time range `make report` renders). When Prometheus
-answers, k6's own metrics go there too (remote write), tagged with the test id and phase.
+Reads BASE_URL, PHASE, TARGET, MIX, STEPS and RATE from the environment (as `make
+load-test-target TARGET=1m` sets them), checks them, finds the phase running here, runs k6,
+and writes `loadtests/results/<UTC timestamp>-<scenario>-<phase>.json` (the k6 summary, with a
+.txt beside it) and `....meta.json` (the time range `make report` renders). When Prometheus
+answers, k6's own metrics go there too (remote write), tagged with the test id and phase. A
+capacity run without STEPS searches in two k6 passes; capacity, target and burst runs end by
+naming their wall.
 
 The package is the load generator: this module plans and runs a test (its command is
 __main__.py, the plan and each k6 pass as data are _run); _k6 runs k6 and reads its summary,
