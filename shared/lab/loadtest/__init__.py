@@ -265,7 +265,7 @@ def run_pass(p: LoadTest, *, quiet: bool = False) -> Pass:
     if soak_sampler is not None and p.summary.exists():
         code = _soak_report.finish(p.summary, soak_sampler, code)
     if wall_sampler is not None and answered:
-        name_wall(p, wall_sampler, ended)
+        name_wall(p, wall_sampler, ended, crossed=code == _k6.THRESHOLDS_CROSSED)
     if answered and p.database_url:
         persisted = verify(p)
         if persisted.missing:
@@ -287,7 +287,7 @@ def write_meta(p: LoadTest, started: float, ended: float, **extra: object) -> No
     p.meta.write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def name_wall(p: LoadTest, sampler: _run_wall.WallSampler, ended: float) -> None:
+def name_wall(p: LoadTest, sampler: _run_wall.WallSampler, ended: float, *, crossed: bool) -> None:
     """Cut the CPU readings at the summary's steps, judge them, and write the verdict into
     the summary (JSON and text) and to the terminal."""
     data = json.loads(p.summary.read_text())
@@ -299,25 +299,13 @@ def name_wall(p: LoadTest, sampler: _run_wall.WallSampler, ended: float) -> None
     wall = _run_wall.report(sampler, windows)
     data.setdefault("lab", {})["wall"] = wall
     p.summary.write_text(json.dumps(data, indent=1))
-    broke = any(w["label"] == "broke" for w in wall["windows"]) or not _thresholds_held(data)
+    # k6's exit code already said whether the SLO broke (a threshold crossed).
+    broke = crossed or any(w["label"] == "broke" for w in wall["windows"])
     text = _run_wall.describe(wall, broke=broke)
     print(text)
     txt = p.summary.with_suffix(".txt")
     if txt.exists():
         txt.write_text(txt.read_text() + "\n" + text + "\n")
-
-
-def _thresholds_held(summary: dict[str, object]) -> bool:
-    metrics = summary.get("metrics")
-    if not isinstance(metrics, dict):
-        return True
-    return all(
-        result.get("ok", True)
-        for metric in metrics.values()
-        if isinstance(metric, dict)
-        for result in (metric.get("thresholds") or {}).values()
-        if isinstance(result, dict)
-    )
 
 
 def _wait(process: subprocess.Popen[bytes]) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import urllib.error
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +70,7 @@ class WallSampler:
         if self.containers_url is not None and self.problem is None:
             try:
                 counters = _walls.counters(self.containers_url, timeout=0.8)
-            except (OSError, urllib.error.URLError, ValueError) as exc:
+            except (OSError, ValueError) as exc:  # URLError is an OSError
                 # One missed reading costs a second of resolution; a dead endpoint costs all.
                 if not self.readings:
                     self.problem = f"no per-service CPU figures: {self.containers_url}: {exc}"
