@@ -65,6 +65,8 @@ class Ports:
     nginx_exporter: int = 19113
     app_base: int = 18001
     writer_base: int = 19101
+    # Phase 4's cluster nodes, where they cannot have hosts of their own (not root).
+    redis_node_base: int = 17001
     _replicas: dict[tuple[str, int], int] = field(default_factory=dict, init=False, repr=False)
     _free: bool = field(default=False, init=False, repr=False)
 
@@ -96,10 +98,10 @@ class Ports:
         return ports
 
     def replica(self, kind: str, index: int) -> int:
-        """Port of replica `index` (1-based) of `kind` ("app" or "writer")."""
+        """Port of replica `index` (1-based) of `kind` ("app", "writer" or "redis-node")."""
         key = (kind, index)
         if key not in self._replicas:
-            base = self.app_base if kind == "app" else self.writer_base
+            base = getattr(self, f"{kind.replace('-', '_')}_base")
             if self._free:
                 taken = {getattr(self, f.name) for f in fields(self) if f.init}
                 (self._replicas[key],) = free_ports(1, taken | set(self._replicas.values()))
@@ -140,6 +142,9 @@ class RunContext:
     members: dict[str, list[str]] = field(default_factory=dict)
     # The CFS period of every service's CPU quota (lab.native._cgroup.period_us).
     cpu_period_us: int = DOCKER_PERIOD_US
+    # What a component set up besides processes (phase 4's network namespaces), undone by the
+    # supervisor after every process has stopped, last first.
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def phase(self) -> str:
@@ -172,7 +177,24 @@ class RunContext:
             return self.addresses.get(key, match.group(0))
 
         pattern = re.compile(r"(?<=[@/])([a-z][a-z0-9_-]*):(\d+)")
-        return {k: pattern.sub(address, v) for k, v in environment.items()}
+        rewritten = {k: pattern.sub(address, v) for k, v in environment.items()}
+        if "SIGNUP_REDIS_CLUSTER_NODES" in rewritten:
+            rewritten["SIGNUP_REDIS_CLUSTER_NODES"] = self._expand(
+                rewritten["SIGNUP_REDIS_CLUSTER_NODES"]
+            )
+        return rewritten
+
+    def _expand(self, nodes: str) -> str:
+        """`service:port` in a list of nodes becomes every member of the service, as Docker's
+        DNS answers a scaled service's name with every container's address."""
+        found: list[str] = []
+        for item in nodes.split(","):
+            name, _, port = item.strip().rpartition(":")
+            if port.isdigit() and (name, int(port)) in self.addresses:
+                found.extend(self.members.get(name) or [self.addresses[(name, int(port))]])
+            else:
+                found.append(item.strip())
+        return ",".join(found)
 
     def database_url(self) -> str | None:
         """The direct (not pooled) URL of the phase's database, as its migrate service uses

@@ -21,6 +21,7 @@ PHASES = {
     "phase1": REPO / "phase1-monolith",
     "phase2": REPO / "phase2-replicas",
     "phase3": REPO / "phase3-queue",
+    "phase4": REPO / "phase4-cluster",
 }
 _UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}

@@ -39,10 +39,19 @@ CONNECT_TIMEOUT = 1.0
 REPLY_TIMEOUT = 2.0
 
 
+def _digest(email: str) -> bytes:
+    return hashlib.blake2b(email.encode(), digest_size=BUCKET_BYTES + FIELD_BYTES).digest()
+
+
 def claim_slot(stream: str, email: str) -> tuple[str, bytes]:
     """The hash and the field that hold `email`'s claim."""
-    digest = hashlib.blake2b(email.encode(), digest_size=BUCKET_BYTES + FIELD_BYTES).digest()
+    digest = _digest(email)
     return f"{stream}:claims:{digest[:BUCKET_BYTES].hex()}", digest[BUCKET_BYTES:]
+
+
+def bucket(email: str) -> int:
+    """The number of `email`'s claim hash (0 to 65,535): phase 4 derives its shard from it."""
+    return int.from_bytes(_digest(email)[:BUCKET_BYTES], "big")
 
 
 def legacy_claims_key(stream: str) -> str:

@@ -16,6 +16,7 @@ import time
 from typing import cast
 
 import psycopg
+from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError, ResponseError
 
 from signup import _insert, _stream, metrics
@@ -47,21 +48,18 @@ return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 """
 
 
+# What one read or take-over returned: entries by stream (phase 3 has one stream, phase 4 one
+# per shard; an entry id is unique only within its stream).
+Read = dict[str, list[Entry]]
+
+
 class Writer:
     def __init__(self, settings: Settings, stop: asyncio.Event, consumer: str = "") -> None:
         self.settings = settings
         self.stop = stop
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-        self.stream = settings.stream
-        self.redis = _stream.connect(
-            settings.redis_url,
-            max_connections=2,
-            pool_timeout=5.0,
-            reply_timeout=IDLE_BLOCK_MS / 1000 + _stream.REPLY_TIMEOUT,
-            # No silent retry: a read whose reply was lost has still moved its entries into
-            # our pending list, and only the loop knows to fetch them back (see _read).
-            retries=0,
-        )
+        self.streams: tuple[str, ...] = (settings.stream,)
+        self.redis: Redis | RedisCluster = self._connect()
         self._forget = self.redis.register_script(FORGET)
         self._create_group = self.redis.register_script(CREATE_GROUP)
         self._acknowledge_script = self.redis.register_script(ACKNOWLEDGE)
@@ -70,8 +68,10 @@ class Writer:
         # entries never reach the claim idle time and are never taken over while in flight.
         self.flush_timeout = settings.writer_claim_idle_ms / 2000
         self.claim_every = min(5.0, max(0.05, settings.writer_claim_idle_ms / 4000))
-        self.claim_cursor: bytes | str = "0-0"
+        self.claim_cursor: dict[str, bytes | str] = {}
         self.next_claim = 0.0
+        # Streams whose pending list was walked to its end in this round of take-overs.
+        self.claimed: set[str] = set()
         self.next_sample = 0.0
         # Consecutive Redis failures: the backoff grows while Redis stays down.
         self.redis_failures = 0
@@ -79,16 +79,33 @@ class Writer:
         # having received them; the next read fetches those first (id 0, not ">").
         self.reread_own = False
 
+    def _connect(self) -> Redis | RedisCluster:
+        return _stream.connect(
+            self.settings.redis_url,
+            max_connections=2,
+            pool_timeout=5.0,
+            reply_timeout=IDLE_BLOCK_MS / 1000 + _stream.REPLY_TIMEOUT,
+            # No silent retry: a read whose reply was lost has still moved its entries into
+            # our pending list, and only the loop knows to fetch them back (see _read).
+            retries=0,
+        )
+
     # --- the loop ------------------------------------------------------------------------
     async def run(self) -> None:
-        log.info("writer %s reading %s as group %s", self.consumer, self.stream, _stream.GROUP)
+        log.info(
+            "writer %s reading %s as group %s",
+            self.consumer,
+            ", ".join(self.streams),
+            _stream.GROUP,
+        )
         await self._ensure_group()
         try:
             while not self.stop.is_set():
                 claimed = await self._claim()
                 entries = claimed or await self._read()
                 if entries:
-                    await self._flush(parse(entries), redelivered=bool(claimed))
+                    batches = {stream: parse(got) for stream, got in entries.items() if got}
+                    await self._flush(batches, redelivered=bool(claimed))
                 await self._sample()
                 metrics.writer().last_flush.set(time.time())
         finally:
@@ -100,11 +117,15 @@ class Writer:
         await self.redis.aclose()
 
     async def _ensure_group(self) -> None:
+        for stream in self.streams:
+            await self._ensure_group_of(stream)
+
+    async def _ensure_group_of(self, stream: str) -> None:
         attempt = 0
         while not self.stop.is_set():
             try:
-                await self._create_group(keys=[self.stream], args=[_stream.GROUP])
-                log.info("created consumer group %s on %s", _stream.GROUP, self.stream)
+                await self._create_group(keys=[stream], args=[_stream.GROUP])
+                log.info("created consumer group %s on %s", _stream.GROUP, stream)
                 return
             except ResponseError as exc:
                 if "BUSYGROUP" in str(exc):
@@ -131,43 +152,49 @@ class Writer:
         await self._backoff(self.redis_failures)
         self.redis_failures += 1
 
-    async def _claim(self) -> list[Entry]:
-        """Entries of writers that stopped, following XAUTOCLAIM's cursor through the PEL."""
+    async def _claim(self) -> Read:
+        """Entries of writers that stopped, following each stream's XAUTOCLAIM cursor through
+        its PEL; one stream a call, in turn."""
         if time.monotonic() < self.next_claim:
-            return []
+            return {}
+        stream = next((s for s in self.streams if s not in self.claimed), None)
+        if stream is None:  # every stream walked to its end: rest, then start again
+            self.claimed.clear()
+            self.next_claim = time.monotonic() + self.claim_every
+            return {}
         try:
             cursor, entries, *deleted = await self.redis.xautoclaim(
-                self.stream,
+                stream,
                 _stream.GROUP,
                 self.consumer,
                 min_idle_time=self.settings.writer_claim_idle_ms,
-                start_id=self.claim_cursor,
+                start_id=self.claim_cursor.get(stream, "0-0"),
                 count=self.settings.writer_batch_size,
             )
             gone = deleted[0] if deleted else []  # pending ids whose entries were deleted
             if gone:
-                await self.redis.xack(self.stream, _stream.GROUP, *gone)
-            self.claim_cursor = cursor
+                await self.redis.xack(stream, _stream.GROUP, *gone)
+            self.claim_cursor[stream] = cursor
             if cursor in (b"0-0", "0-0"):
-                self.next_claim = time.monotonic() + self.claim_every
-                await self._forget_gone_consumers()
+                self.claimed.add(stream)
+                await self._forget_gone_consumers(stream)
         except RedisError as exc:
             self.next_claim = time.monotonic() + self.claim_every
             await self._on_redis_error("claim", exc)
-            return []
+            return {}
         found: list[Entry] = [e for e in entries if e[0] is not None]
         if found:
             metrics.writer().redeliveries.inc(len(found))
             log.info("took over %d entries idle for %d ms", len(found), self.claim_idle_ms)
-        return found
+        return {stream: found} if found else {}
 
     @property
     def claim_idle_ms(self) -> int:
         return self.settings.writer_claim_idle_ms
 
-    async def _forget_gone_consumers(self) -> None:
+    async def _forget_gone_consumers(self, stream: str) -> None:
         forget_after = max(FORGET_CONSUMER_MS, 2 * self.claim_idle_ms)
-        for consumer in await self.redis.xinfo_consumers(self.stream, _stream.GROUP):
+        for consumer in await self.redis.xinfo_consumers(stream, _stream.GROUP):
             name = consumer["name"]
             name = name.decode() if isinstance(name, bytes) else str(name)
             if (
@@ -175,9 +202,9 @@ class Writer:
                 and not consumer["pending"]
                 and consumer["idle"] > forget_after
             ):
-                await self._forget(keys=[self.stream], args=[_stream.GROUP, name])
+                await self._forget(keys=[stream], args=[_stream.GROUP, name])
 
-    async def _read(self) -> list[Entry]:
+    async def _read(self) -> Read:
         """Up to a batch of new entries: wait up to a second for the first, then at most
         SIGNUP_WRITER_MAX_WAIT_MS for the batch to fill."""
         size = self.settings.writer_batch_size
@@ -187,18 +214,19 @@ class Writer:
                 self.redis_failures = 0
                 if own:
                     log.info(
-                        "%d entries of ours were read but not received; writing them", len(own)
+                        "%d entries of ours were read but not received; writing them",
+                        _count(own),
                     )
                     return own
                 self.reread_own = False
             got = await self._xread(size, IDLE_BLOCK_MS)
         except RedisError as exc:
             await self._on_redis_error("read", exc)
-            return []
+            return {}
         self.redis_failures = 0
         max_wait = self.settings.writer_max_wait_ms / 1000
         deadline = time.monotonic() + max_wait
-        while got and len(got) < size and not self.stop.is_set():
+        while got and _count(got) < size and not self.stop.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -210,7 +238,7 @@ class Writer:
             if self.stop.is_set():
                 break  # write what is in hand; read nothing more into our pending list
             try:
-                more = await self._xread(size - len(got), None)
+                more = await self._xread(size - _count(got), None)
             except RedisError as exc:
                 # Write what we have now; whatever this read moved to our pending list is
                 # fetched back by the next read.
@@ -218,79 +246,91 @@ class Writer:
                 metrics.writer().errors.labels("read").inc()
                 self.reread_own = True
                 break
-            got.extend(more)
+            for stream, entries in more.items():
+                got.setdefault(stream, []).extend(entries)
         return got
 
-    async def _xread(self, count: int, block_ms: int | None, start: str = ">") -> list[Entry]:
+    async def _xread(self, count: int, block_ms: int | None, start: str = ">") -> Read:
         """New entries (">"), or with start="0" the ones already delivered to us."""
         response = await self.redis.xreadgroup(
-            _stream.GROUP, self.consumer, {self.stream: start}, count=count, block=block_ms
+            _stream.GROUP,
+            self.consumer,
+            dict.fromkeys(self.streams, start),
+            count=count,
+            block=block_ms,
         )
-        entries: list[Entry] = []
-        for _name, items in cast(list[tuple[bytes, list[Entry]]], response or []):
-            entries.extend(items)
-        return entries
+        got: Read = {}
+        for name, items in cast(list[tuple[bytes, list[Entry]]], response or []):
+            if items:
+                got[name.decode()] = items
+        return got
 
     # --- one batch -------------------------------------------------------------------------
-    async def _flush(self, batch: Batch, redelivered: bool) -> None:
+    async def _flush(self, batches: dict[str, Batch], redelivered: bool) -> None:
+        """Insert the rows of every stream's batch in one transaction, then acknowledge them."""
         started = time.perf_counter()
-        inserted = await self._insert(batch)
+        rows = [row for batch in batches.values() for row in batch.rows]
+        inserted = await self._insert(rows)
         if inserted is None:
             return  # stopping while PostgreSQL is down: the entries stay pending
         committed = time.time()
-        if not await self._acknowledge(batch):
+        if not await self._acknowledge(batches):
             return
         metrics.writer().flush_duration.observe(time.perf_counter() - started)
-        metrics.writer().batch_size.observe(len(batch))
+        metrics.writer().batch_size.observe(sum(len(batch) for batch in batches.values()))
         metrics.writer().rows.inc(len(inserted))
-        dropped = len(batch.rows) - len(inserted) + batch.in_batch_duplicates
+        dropped = len(rows) - len(inserted)
+        dropped += sum(batch.in_batch_duplicates for batch in batches.values())
         if dropped:
             metrics.writer().duplicates.inc(dropped)
             log.info("%d entries already had a row (redelivered=%s)", dropped, redelivered)
         new = set(inserted)
-        for email, _first, _last, accepted_at in batch.rows:
+        for email, _first, _last, accepted_at in rows:
             if email in new:
                 metrics.writer().accept_to_row.observe(
                     max(0.0, committed - accepted_at.timestamp())
                 )
 
-    async def _insert(self, batch: Batch) -> list[str] | None:
+    async def _insert(self, rows: list[_insert.Row]) -> list[str] | None:
         """Insert until committed; None if asked to stop while PostgreSQL fails."""
-        if not batch.rows:
+        if not rows:
             return []
-        insert = _insert.copy_staging if len(batch.rows) >= COPY_FROM else _insert.unnest
+        insert = _insert.copy_staging if len(rows) >= COPY_FROM else _insert.unnest
         attempt = 0
         while True:
             try:
                 conn = await self._pg()
                 started = time.perf_counter()
                 async with asyncio.timeout(self.flush_timeout):
-                    inserted = await insert(conn, "users", batch.rows)
+                    inserted = await insert(conn, "users", rows)
                 metrics.writer().query_duration.labels("insert_batch").observe(
                     time.perf_counter() - started
                 )
                 return inserted
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 metrics.writer().errors.labels("insert").inc()
-                log.warning("insert of %d rows failed (attempt %d): %s", len(batch), attempt, exc)
+                log.warning("insert of %d rows failed (attempt %d): %s", len(rows), attempt, exc)
                 await self._drop_pg()
                 if self.stop.is_set():
                     return None
                 await self._backoff(attempt)
                 attempt += 1
 
-    async def _acknowledge(self, batch: Batch) -> bool:
-        """Mark the claims recorded, XACK and XDEL, in one script. Rows are committed by now,
-        so on failure a redelivery is harmless; retry until it works or we are stopping."""
-        keys, args = acknowledgement(self.stream, batch)
+    async def _acknowledge(self, batches: dict[str, Batch]) -> bool:
+        """Mark the claims recorded, XACK and XDEL, in one script per stream. Rows are
+        committed by now, so on failure a redelivery is harmless; retry until it works or we
+        are stopping. (Each step is idempotent, so a stream acknowledged twice is harmless.)"""
         attempt = 0
         while True:
             try:
-                await self._acknowledge_script(keys=keys, args=args)
+                for stream, batch in batches.items():
+                    keys, args = acknowledgement(stream, batch)
+                    await self._acknowledge_script(keys=keys, args=args)
                 return True
             except RedisError as exc:
                 metrics.writer().errors.labels("ack").inc()
-                log.warning("acknowledging %d entries failed: %s", len(batch), exc)
+                count = sum(len(batch) for batch in batches.values())
+                log.warning("acknowledging %d entries failed: %s", count, exc)
                 if self.stop.is_set() and attempt >= 3:
                     return False
                 await self._backoff(attempt)
@@ -328,13 +368,17 @@ class Writer:
         self.next_sample = now + 1.0
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.xlen(self.stream)
-                pipe.xrange(self.stream, count=1)
-                depth, first = await pipe.execute()
+                for stream in self.streams:
+                    pipe.xlen(stream)
+                    pipe.xrange(stream, count=1)
+                replies = await pipe.execute()
         except RedisError:
             return  # the loop's own reads count Redis failures
-        metrics.writer().queue_depth.set(depth)
-        oldest = 0.0
-        if first:
-            oldest = max(0.0, time.time() - int(first[0][0].split(b"-")[0]) / 1000)
+        metrics.writer().queue_depth.set(sum(replies[0::2]))
+        firsts = [int(first[0][0].split(b"-")[0]) for first in replies[1::2] if first]
+        oldest = max(0.0, time.time() - min(firsts) / 1000) if firsts else 0.0
         metrics.writer().queue_oldest_age.set(oldest)
+
+
+def _count(read: Read) -> int:
+    return sum(len(entries) for entries in read.values())

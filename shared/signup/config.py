@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar, cast
 
-Store = Literal["postgres", "queue", "none"]
-STORES: tuple[Store, ...] = ("postgres", "queue", "none")
+Store = Literal["postgres", "queue", "cluster", "none"]
+STORES: tuple[Store, ...] = ("postgres", "queue", "cluster", "none")
 _T = TypeVar("_T")
 
 
@@ -52,8 +52,16 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     redis_url: str = ""
     stream: str = "signups"
-    # Phase 3 sheds load with 503 once this many signups wait in the stream.
+    # Phase 3 sheds load with 503 once this many signups wait in the stream (phase 4: in all
+    # its shards' streams together, each shard taking an equal part).
     max_backlog: int = 200_000
+    # Phase 4: the Redis Cluster's nodes to start from (any that answers tells the client the
+    # rest), the shards the claims and stream are split into, and how many replicas must have
+    # a signup before its 202 (Redis's WAIT; 0 answers once the primary has it).
+    redis_cluster_nodes: tuple[tuple[str, int], ...] = ()
+    shards: int = 12
+    wait_replicas: int = 1
+    wait_timeout_ms: int = 100
     retry_after_seconds: int = 1
     writer_batch_size: int = 1000
     writer_max_wait_ms: int = 50
@@ -92,6 +100,10 @@ class Settings:
             redis_url=r.text("SIGNUP_REDIS_URL", ""),
             stream=r.text("SIGNUP_STREAM", d.stream),
             max_backlog=r.integer("SIGNUP_MAX_BACKLOG", d.max_backlog, minimum=1),
+            redis_cluster_nodes=r.addresses("SIGNUP_REDIS_CLUSTER_NODES"),
+            shards=r.integer("SIGNUP_SHARDS", d.shards, minimum=1, maximum=1024),
+            wait_replicas=r.integer("SIGNUP_WAIT_REPLICAS", d.wait_replicas, minimum=0),
+            wait_timeout_ms=r.integer("SIGNUP_WAIT_TIMEOUT_MS", d.wait_timeout_ms, minimum=1),
             retry_after_seconds=r.integer("SIGNUP_RETRY_AFTER", d.retry_after_seconds, minimum=1),
             writer_batch_size=r.integer(
                 "SIGNUP_WRITER_BATCH_SIZE", d.writer_batch_size, minimum=1, maximum=50_000
@@ -121,6 +133,11 @@ class Settings:
             raise SettingsError("SIGNUP_DATABASE_URL is required when SIGNUP_STORE=postgres")
         if settings.store == "queue" and not settings.redis_url:
             raise SettingsError("SIGNUP_REDIS_URL is required when SIGNUP_STORE=queue")
+        if settings.store == "cluster" and not settings.redis_cluster_nodes:
+            raise SettingsError(
+                "SIGNUP_REDIS_CLUSTER_NODES (host:port,host:port) is required when "
+                "SIGNUP_STORE=cluster"
+            )
         for name, url, schemes in (
             ("SIGNUP_DATABASE_URL", settings.database_url, ("postgresql://", "postgres://")),
             ("SIGNUP_REDIS_URL", settings.redis_url, ("redis://", "rediss://", "unix://")),
@@ -155,6 +172,18 @@ class _Reader:
     def integer(self, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
         value = self._get(name, default, int, "an integer")
         return self._bounded(name, value, minimum, maximum)
+
+    def addresses(self, name: str) -> tuple[tuple[str, int], ...]:
+        """host:port,host:port; an empty value is none."""
+        found = []
+        for item in self._env.get(name, "").split(","):
+            if not item.strip():
+                continue
+            host, _, port = item.strip().rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise SettingsError(f"{name}: {item.strip()!r} is not host:port")
+            found.append((host, int(port)))
+        return tuple(found)
 
     def number(self, name: str, default: float, minimum: float) -> float:
         value = self._get(name, default, float, "a number")

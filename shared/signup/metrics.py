@@ -44,6 +44,8 @@ ERROR_TYPES = (
     "queue",
     "overloaded",
     "queue_full",
+    "shard_unavailable",
+    "not_replicated",
 )
 POOL_STATES = ("in_use", "idle", "open")
 # Why a signup was shed, each named after the setting that drew the line: the wait it could

@@ -23,17 +23,24 @@ import time
 
 import psycopg
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
-from redis.exceptions import RedisError
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
-from signup import _stream, metrics
+from signup import _shards, _stream, metrics
+from signup._cluster_writer import ClusterWriter
 from signup._writer import Writer
 from signup.config import Settings, SettingsError
+from signup.stores.cluster import connect as cluster_connect
 
 
 async def rebuild_claims(settings: Settings, chunk: int = 10_000) -> int:
     """Mark every email that has a row as recorded; return how many. Also drops the single
     hash of emails earlier versions kept: the table holds every email it had recorded."""
-    redis = _stream.connect(settings.redis_url, max_connections=1, pool_timeout=5.0)
+    redis: Redis | RedisCluster
+    if settings.store == "cluster":
+        redis = cluster_connect(settings, max_connections=4)
+    else:
+        redis = _stream.connect(settings.redis_url, max_connections=1, pool_timeout=5.0)
     count = 0
     try:
         async with (
@@ -46,13 +53,20 @@ async def rebuild_claims(settings: Settings, chunk: int = 10_000) -> int:
             while rows := await cur.fetchmany(chunk):
                 async with redis.pipeline(transaction=False) as pipe:
                     for (email,) in rows:
-                        pipe.hset(*_stream.claim_slot(settings.stream, email), _stream.RECORDED)
+                        pipe.hset(*_claim_slot(settings, email), _stream.RECORDED)
                     await pipe.execute()
                 count += len(rows)
-        await redis.unlink(_stream.legacy_claims_key(settings.stream))
+        if settings.store != "cluster":
+            await redis.unlink(_stream.legacy_claims_key(settings.stream))
     finally:
         await redis.aclose()
     return count
+
+
+def _claim_slot(settings: Settings, email: str) -> tuple[str, bytes]:
+    if settings.store == "cluster":
+        return _stream.claim_slot(_shards.stream_of(settings.stream, settings.shards, email), email)
+    return _stream.claim_slot(settings.stream, email)
 
 
 async def _serve(settings: Settings) -> None:
@@ -60,7 +74,10 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await Writer(settings, stop).run()
+    if settings.store == "cluster":
+        await ClusterWriter(settings, stop).run()
+    else:
+        await Writer(settings, stop).run()
 
 
 def _metrics_addr(raw: str) -> str:
@@ -90,10 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
-        for name, value in (
-            ("SIGNUP_REDIS_URL", settings.redis_url),
-            ("SIGNUP_DATABASE_URL", settings.database_url),
-        ):
+        redis = (
+            (
+                "SIGNUP_REDIS_CLUSTER_NODES",
+                ",".join(f"{h}:{p}" for h, p in settings.redis_cluster_nodes),
+            )
+            if settings.store == "cluster"
+            else ("SIGNUP_REDIS_URL", settings.redis_url)
+        )
+        for name, value in (redis, ("SIGNUP_DATABASE_URL", settings.database_url)):
             if not value:
                 raise SettingsError(f"{name} is required by the writer")
         metrics_addr = _metrics_addr(os.environ.get("SIGNUP_WRITER_METRICS_ADDR", ""))
@@ -105,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         try:
             count = asyncio.run(rebuild_claims(settings))
-        except (psycopg.Error, RedisError) as exc:
+        except (psycopg.Error, RedisError, RedisClusterException) as exc:
             print(f"signup-writer: rebuilding claims failed: {exc}", file=sys.stderr)
             return 1
         took = time.monotonic() - started

@@ -13,6 +13,7 @@ from typing import cast
 import pytest
 import redis
 from prometheus_client import REGISTRY
+from redis.asyncio import Redis
 from starlette.testclient import TestClient
 
 from lab._proc import free_port
@@ -74,6 +75,7 @@ def test_accept_claims_and_queues_in_one_step(clean_redis: str, client: redis.Re
 
 def test_the_store_parses_replies_with_hiredis(clean_redis: str) -> None:
     store = QueueStore(settings(clean_redis))
+    assert isinstance(store._redis, Redis)  # phase 4's ClusterStore has a cluster client
     pool = store._redis.connection_pool
     try:
         assert pool.connection_class(**pool.connection_kwargs)._parser.__class__.__name__ == (

@@ -37,6 +37,7 @@ DOCKER_SERVICES = {
     "phase1": _PHASE1,
     "phase2": _PHASE2,
     "phase3": (*_PHASE2, "redis-exporter", "writer"),
+    "phase4": (*_PHASE2, "writer"),
 }
 # Who may read nginx's stub_status in Docker: the compose network (private ranges) and itself.
 NGINX_STATUS_ALLOW = ("127.0.0.1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")

@@ -229,6 +229,12 @@ class Supervisor:
         for entry in self.running:
             if entry.cgroup is not None:
                 entry.cgroup.destroy()
+        while self.ctx.on_stop:
+            undo = self.ctx.on_stop.pop()
+            try:
+                undo()
+            except Exception:  # one failure must not keep the rest from being undone
+                log.exception("undoing %s", undo)
         if not self.cgroups_unavailable:
             for path in _cgroup.Cgroup(self.cgroup_root).dirs:
                 _cgroup.remove_tree(path)

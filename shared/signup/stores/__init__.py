@@ -34,6 +34,10 @@ def build(settings: Settings) -> Store:
         from signup.stores.queue import QueueStore
 
         return QueueStore(settings)
+    if settings.store == "cluster":
+        from signup.stores.cluster import ClusterStore
+
+        return ClusterStore(settings)
     from signup.stores.null import NullStore
 
     return NullStore()

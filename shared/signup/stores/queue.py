@@ -17,6 +17,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
+from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import (
     BusyLoadingError,
     OutOfMemoryError,
@@ -81,15 +82,28 @@ class QueueStore:
     outcome: Outcome = "queued"
     backend = "queue"
 
+    _redis: Redis | RedisCluster
+
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._redis = _stream.connect(
+        self._redis = redis = _stream.connect(
             settings.redis_url,
             max_connections=settings.pool_max,
             pool_timeout=settings.pool_timeout,
         )
-        self._accept = self._redis.register_script(ACCEPT)
+        self._accept = redis.register_script(ACCEPT)
+        self._max_backlog = settings.max_backlog
         self._backlog = 0
+
+    def _stream_of(self, email: str) -> str:
+        """The stream that queues `email`'s signup (phase 4 has one per shard)."""
+        return self._settings.stream
+
+    async def _run_accept(
+        self, keys: tuple[str, str], args: tuple[str | bytes | int, ...]
+    ) -> tuple[int, int]:
+        outcome, backlog = await self._accept(keys=keys, args=args)
+        return int(outcome), int(backlog)
 
     async def open(self) -> None:
         # Connections are made on first use, so the app starts while Redis is down.
@@ -101,7 +115,8 @@ class QueueStore:
     async def create(self, signup: SignupRequest) -> dict[str, object]:
         accepted_at = datetime.now(UTC)
         token = secrets.token_hex(8)
-        claims, field = _stream.claim_slot(self._settings.stream, signup.email)
+        stream = self._stream_of(signup.email)
+        claims, field = _stream.claim_slot(stream, signup.email)
         args = (
             field,
             # In _ENTRY_ORDER, which is _stream.FIELDS (checked once, at import).
@@ -110,19 +125,19 @@ class QueueStore:
             signup.last_name,
             accepted_at.isoformat(),
             token,
-            self._settings.max_backlog,
+            self._max_backlog,
         )
         try:
-            outcome, backlog = await self._accept(keys=(self._settings.stream, claims), args=args)
+            outcome, backlog = await self._run_accept((stream, claims), args)
         except RedisError as exc:
             raise self._failure(exc) from exc
         if outcome == DUPLICATE:
             raise DuplicateEmail
-        self._backlog = int(backlog)
+        self._backlog = backlog
         if outcome == SHED:
             raise Overloaded(
                 self._settings.retry_after_seconds,
-                f"stream backlog {backlog} reached SIGNUP_MAX_BACKLOG",
+                f"stream backlog {backlog} reached its share of SIGNUP_MAX_BACKLOG",
             )
         return {
             "email": signup.email,
@@ -139,12 +154,12 @@ class QueueStore:
 
     async def status(self, email: str) -> Status | None:
         try:
-            claim = await self._redis.hget(*_stream.claim_slot(self._settings.stream, email))
+            claim = await self._redis.hget(*_stream.claim_slot(self._stream_of(email), email))
         except RedisError as exc:
             raise StoreUnavailable(f"redis: {exc}") from exc
         return _stream.status_of(claim)
 
-    def _failure(self, exc: RedisError) -> StoreUnavailable | StoreFull:
+    def _failure(self, exc: RedisError) -> StoreUnavailable | Overloaded:
         refusing = isinstance(exc, OutOfMemoryError | ReadOnlyError | BusyLoadingError) or (
             isinstance(exc, ResponseError) and str(exc).startswith("MISCONF")
         )

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lab.native.components import app, monitoring, nginx, pgbouncer, postgres, redis, writer
+from lab.native.components import (
+    app,
+    monitoring,
+    nginx,
+    pgbouncer,
+    postgres,
+    redis,
+    redis_cluster,
+    writer,
+)
 from lab.runtime import ProcSpec, RunContext
 from lab.topology import Service
 
@@ -28,6 +37,8 @@ BUILDERS: dict[str, Builder] = {
     "nginx-exporter": nginx.nginx_exporter,
     "redis": redis.redis,
     "redis-exporter": redis.redis_exporter,
+    "redis-node": redis_cluster.redis_node,
+    "cluster": redis_cluster.cluster,
     "writer": writer.writer,
     "claims": writer.claims,
 }

@@ -1,0 +1,123 @@
+"""Phase 4's `redis-node` and `cluster` services: a Redis Cluster on hosts of its own.
+
+Each node is Debian's redis-server started from phase4-cluster/redis/redis.conf, inside a
+network namespace with an address of its own on a bridge the run creates (lab.native._hosts),
+under its compose CPU and memory limits. The `cluster` one-shot runs the same
+create-cluster.sh the compose file runs, with the nodes' addresses. Where namespaces cannot be
+made (not root), the nodes listen on loopback ports instead, and the runtime says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import redis as redis_py
+
+from lab.native import _hosts
+from lab.native.components._spec import spec
+from lab.native.components.redis import appendfsync
+from lab.runtime import CONTAINER_PORTS, LOOPBACK, ProcSpec, RunContext, executable
+from lab.topology import PHASES, Service
+
+log = logging.getLogger("lab.native")
+CONFIG = PHASES["phase4"] / "redis" / "redis.conf"
+CREATE = PHASES["phase4"] / "redis" / "create-cluster.sh"
+PORT = CONTAINER_PORTS["redis"]
+
+
+def node_timeout(service: Service) -> int:
+    raw = service.environment.get("REDIS_NODE_TIMEOUT_MS", "3000").strip() or "3000"
+    if not raw.isdigit() or int(raw) < 100:
+        raise ValueError(f"REDIS_NODE_TIMEOUT_MS={raw!r} must be milliseconds, at least 100")
+    return int(raw)
+
+
+def node_command(host: str, port: int, folder: Path, service: Service) -> list[str]:
+    """One cluster node in the foreground at host:port, its nodes.conf and AOF in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        executable("redis-server", "redis-server"),
+        str(CONFIG),
+        "--bind",
+        host,
+        "--port",
+        str(port),
+        "--dir",
+        str(folder),
+        "--cluster-node-timeout",
+        str(node_timeout(service)),
+        "--appendfsync",
+        appendfsync(service),
+        "--daemonize",
+        "no",
+        "--logfile",
+        "",  # stdout, which the supervisor writes to the service's log
+    ]
+
+
+def ping(host: str, port: int) -> bool:
+    client = redis_py.Redis(host=host, port=port, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        return bool(client.ping())
+    finally:
+        client.close()
+
+
+def _hosts_for(ctx: RunContext, count: int) -> _hosts.Hosts | None:
+    """`count` hosts of the run's own, removed when it stops; None where that cannot be."""
+    reason = _hosts.available()
+    if reason is not None:
+        log.warning("cluster nodes on loopback ports, not hosts of their own: %s", reason)
+        return None
+    removed = _hosts.remove_stale()
+    if removed:
+        log.info("removed what a stopped run left: %s", ", ".join(removed))
+    hosts = _hosts.Hosts(count)
+    hosts.create()
+    ctx.on_stop.append(hosts.destroy)
+    return hosts
+
+
+def redis_node(ctx: RunContext, service: Service) -> list[ProcSpec]:
+    hosts = _hosts_for(ctx, service.replicas)
+    specs = []
+    members = ctx.members.setdefault(service.name, [])
+    for index in range(1, service.replicas + 1):
+        name = f"{service.name}-{index}"
+        if hosts is not None:
+            host, port = hosts.address(index), PORT
+        else:
+            host, port = LOOPBACK, ctx.ports.replica("redis-node", index)
+        members.append(f"{host}:{port}")
+        command = node_command(host, port, ctx.run_dir / name, service)
+        specs.append(
+            spec(
+                ctx,
+                service,
+                name=name,
+                command=command if hosts is None else hosts.wrap(index, command),
+                check=lambda host=host, port=port: ping(host, port),  # type: ignore[misc]
+                # The port check is of 127.0.0.1, where a node on a host of its own is not.
+                port=port if hosts is None else None,
+                url=f"redis://{host}:{port}",
+            )
+        )
+    ctx.addresses[(service.name, PORT)] = members[0]
+    return specs
+
+
+def cluster(ctx: RunContext, service: Service) -> list[ProcSpec]:
+    """Once, after the nodes: form the cluster (create-cluster.sh, as under Docker)."""
+    nodes = ctx.members.get("redis-node", [])
+    return [
+        spec(
+            ctx,
+            service,
+            command=["sh", str(CREATE), *nodes],
+            check=lambda: True,
+            port=None,
+            oneshot=True,
+            timeout=60.0,
+        )
+    ]

@@ -1,0 +1,149 @@
+"""Phase 4: phase 3's queue on a Redis Cluster, split into shards.
+
+The signup's work is phase 3's one Lua script (signup.stores.queue), run on the primary that
+owns the email's shard: every key it touches carries the shard's hash tag (signup._shards).
+redis-py's RedisCluster routes it, follows MOVED and ASK while slots move, and refreshes its
+map of the cluster when a node stops answering.
+
+Durability: Redis replicates asynchronously, so a primary that dies right after a 202 can take
+the signup with it when its replica is promoted. With SIGNUP_WAIT_REPLICAS=n, the script and a
+`WAIT n timeout` go to the primary in one pipeline, on one connection, and the 202 is sent only
+when n replicas have the signup. WAIT counts the writes of its own connection, hence the
+pipeline: a WAIT on another connection would count nothing and always pass.
+
+While a shard's primary is lost and its replica not yet promoted, that shard's signups get a
+fast 503 with Retry-After (nothing was accepted, or the 202 was never sent); the other shards
+go on. A signup whose WAIT timed out is kept and will become a row, but it was not confirmed:
+503 too, and a retry finds the email taken (409), as `GET /signup/status` shows.
+"""
+
+from __future__ import annotations
+
+import math
+
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import (
+    ClusterError,
+    ConnectionError,
+    RedisClusterException,
+    RedisError,
+    TimeoutError,
+    TryAgainError,
+)
+
+from signup import _shards, _stream
+from signup.config import Settings
+from signup.stores.base import Overloaded, Status, StoreUnavailable
+from signup.stores.queue import ACCEPT, ACCEPTED, QueueStore
+from signup.validation import SignupRequest
+
+# A signup whose slot moved between sending and answering is sent again (the token makes the
+# script idempotent) so that its WAIT runs on the node that holds it; more moves than this in
+# one request mean the cluster is resharding faster than it answers.
+REROUTES = 3
+
+
+class ShardUnavailable(Overloaded):
+    """The email's shard has no primary that answers right now (a failover is under way)."""
+
+    error_type = "shard_unavailable"
+    message = "signups for this address are paused, retry later"
+
+
+class NotReplicated(Overloaded):
+    """WAIT timed out: the signup is kept, but fewer replicas than asked have it."""
+
+    error_type = "not_replicated"
+    message = "signup not confirmed, check GET /signup/status before retrying"
+
+
+def connect(settings: Settings, *, max_connections: int, retries: int = 1) -> RedisCluster:
+    """A cluster client that fails fast: a node that does not answer is one quick error, and
+    the next command asks the cluster again where the slot lives."""
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in settings.redis_cluster_nodes],
+        # A shard without its primary must not stop the others.
+        require_full_coverage=False,
+        max_connections=max_connections,
+        socket_connect_timeout=_stream.CONNECT_TIMEOUT,
+        socket_timeout=_stream.REPLY_TIMEOUT,
+        # The API's one immediate retry asks the cluster again where the slot lives; the
+        # writer's is 0 (signup._writer says why).
+        retry=Retry(NoBackoff(), retries),
+    )
+
+
+class ClusterStore(QueueStore):
+    backend = "queue"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._cluster = connect(settings, max_connections=settings.pool_max)
+        self._redis = self._cluster  # QueueStore's status() and close() use it
+        self._max_backlog = math.ceil(settings.max_backlog / settings.shards)
+        self._backlog = 0
+
+    def _stream_of(self, email: str) -> str:
+        return _shards.stream_of(self._settings.stream, self._settings.shards, email)
+
+    async def _run_accept(
+        self, keys: tuple[str, str], args: tuple[str | bytes | int, ...]
+    ) -> tuple[int, int]:
+        await self._cluster.initialize()  # once; a no-op after
+        wanted = self._settings.wait_replicas
+        for _ in range(REROUTES):
+            node = self._cluster.get_node_from_key(keys[0])
+            async with self._cluster.pipeline(transaction=False) as pipe:
+                # EVAL, not EVALSHA: a replica promoted a moment ago has no script cache, and
+                # a NOSCRIPT in the middle of a failover is one more error for nothing.
+                pipe.eval(ACCEPT, 2, *keys, *args)
+                if wanted:
+                    pipe.execute_command(
+                        "WAIT", wanted, self._settings.wait_timeout_ms, target_nodes=node
+                    )
+                results = await pipe.execute()
+            outcome, backlog = (int(v) for v in results[0])
+            if outcome != ACCEPTED or not wanted:
+                return outcome, backlog
+            if self._cluster.get_node_from_key(keys[0]) is node:
+                if int(results[1]) < wanted:
+                    raise NotReplicated(
+                        self._settings.retry_after_seconds,
+                        f"WAIT {wanted}: {results[1]} replicas within "
+                        f"{self._settings.wait_timeout_ms} ms",
+                    )
+                return outcome, backlog
+        raise StoreUnavailable(f"slot of {keys[0]} moved {REROUTES} times in one signup")
+
+    def _failure(self, exc: RedisError) -> StoreUnavailable | Overloaded:
+        if isinstance(exc, ConnectionError | TimeoutError | ClusterError | TryAgainError):
+            return ShardUnavailable(self._settings.retry_after_seconds, f"redis cluster: {exc}")
+        return super()._failure(exc)
+
+    async def create(self, signup: SignupRequest) -> dict[str, object]:
+        try:
+            return await super().create(signup)
+        except RedisClusterException as exc:
+            # No node answers for the slot at all (the client's own error, not a RedisError).
+            raise ShardUnavailable(
+                self._settings.retry_after_seconds, f"redis cluster: {exc}"
+            ) from exc
+
+    async def status(self, email: str) -> Status | None:
+        try:
+            return await super().status(email)
+        except RedisClusterException as exc:
+            raise StoreUnavailable(f"redis cluster: {exc}") from exc
+
+    async def check_ready(self) -> None:
+        """Ready when the cluster says its state is ok (every slot served)."""
+        try:
+            await self._cluster.initialize()
+            info = await self._cluster.cluster_info()
+        except (RedisError, RedisClusterException) as exc:
+            raise StoreUnavailable(f"redis cluster: {exc}") from exc
+        state = info.get("cluster_state") if isinstance(info, dict) else None
+        if state != "ok":
+            raise StoreUnavailable(f"redis cluster state is {state!r}")
