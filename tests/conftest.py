@@ -8,6 +8,7 @@ dropped afterwards. Phase-level tests start their own stacks through the native 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -20,9 +21,11 @@ import psycopg
 import pytest
 import redis
 
-from lab._proc import ServerProcess, free_port
+from lab._proc import ServerProcess, free_port, free_ports
 from lab.native.components.redis import ping, server_command
+from lab.native.components.redis_cluster import create_command, node_command
 from lab.native.postgres import Cluster
+from lab.runtime import LOOPBACK
 from signup import migrate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,3 +114,51 @@ def server_folder(prefix: str) -> Iterator[Path]:
     to 0700, and a PostgreSQL (re)started below it could no longer reach its data folder."""
     with tempfile.TemporaryDirectory(prefix=prefix) as folder:
         yield Path(folder)
+
+
+@dataclass
+class RedisCluster:
+    """Six Redis Cluster nodes on loopback: three primaries, each with a replica."""
+
+    nodes: list[RedisServer]
+
+    @property
+    def addresses(self) -> str:
+        return ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+
+    def flush(self) -> None:
+        """Empty every primary (replicas follow)."""
+        for node in self.nodes:
+            with redis.Redis(port=node.port) as client:
+                if client.info("replication")["role"] == "master":
+                    client.flushall()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A real Redis Cluster per test module, formed by phase 4's own create-cluster.sh."""
+    root = tmp_path_factory.mktemp("cluster")
+    nodes: list[RedisServer] = []
+    try:
+        ports = free_ports(12)
+        for port, bus in zip(ports[:6], ports[6:], strict=True):
+            process = ServerProcess(
+                node_command(LOOPBACK, port, root / str(port), node_timeout_ms=1000, bus_port=bus),
+                check=lambda port=port: ping(port),  # type: ignore[misc]
+                port=port,
+                log_file=root / f"{port}.log",
+                env={},
+            )
+            process.start()
+            nodes.append(RedisServer(port, process))
+        cluster = RedisCluster(nodes)
+        subprocess.run(
+            create_command(cluster.addresses.split(",")),
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        yield cluster
+    finally:
+        for node in nodes:
+            node.process.stop()

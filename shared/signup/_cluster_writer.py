@@ -15,12 +15,13 @@ import math
 from typing import cast
 
 from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
 from signup import _shards, _stream
 from signup._batch import Entry
-from signup._writer import Read, Writer
+from signup._writer import Read, Writer, log
 from signup.config import Settings
-from signup.stores.cluster import connect
+from signup.stores.cluster import connect, refresh
 
 
 class ClusterWriter(Writer):
@@ -29,7 +30,15 @@ class ClusterWriter(Writer):
         self.streams = _shards.streams(settings.stream, settings.shards)
 
     def _connect(self) -> Redis | RedisCluster:
-        return connect(self.settings, max_connections=2, retries=0)
+        return connect(self.settings, max_connections=2)
+
+    async def _on_redis_error(self, stage: str, exc: RedisError) -> None:
+        await super()._on_redis_error(stage, exc)
+        # A node failed or a slot moved: learn the cluster's layout again before the next try.
+        try:
+            await refresh(cast(RedisCluster, self.redis))
+        except (RedisError, RedisClusterException) as failed:
+            log.warning("cannot read the cluster's layout yet: %s", failed)
 
     async def _xread(self, count: int, block_ms: int | None, start: str = ">") -> Read:
         per_stream = max(1, math.ceil(count / len(self.streams)))

@@ -19,6 +19,7 @@ go on. A signup whose WAIT timed out is kept and will become a row, but it was n
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -59,9 +60,16 @@ class NotReplicated(Overloaded):
     message = "signup not confirmed, check GET /signup/status before retrying"
 
 
-def connect(settings: Settings, *, max_connections: int, retries: int = 1) -> RedisCluster:
+async def refresh(client: RedisCluster) -> None:
+    """Ask the cluster again which primary serves which slots. redis-py does so by itself
+    after a failed single command; a failed pipeline leaves its map as it was, so the store and
+    the writer call this after one. In-flight commands on other nodes are not disturbed."""
+    await client.nodes_manager.initialize()
+
+
+def connect(settings: Settings, *, max_connections: int) -> RedisCluster:
     """A cluster client that fails fast: a node that does not answer is one quick error, and
-    the next command asks the cluster again where the slot lives."""
+    the next command asks the cluster again where the slot lives (see `refresh`)."""
     return RedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in settings.redis_cluster_nodes],
         # A shard without its primary must not stop the others.
@@ -69,9 +77,9 @@ def connect(settings: Settings, *, max_connections: int, retries: int = 1) -> Re
         max_connections=max_connections,
         socket_connect_timeout=_stream.CONNECT_TIMEOUT,
         socket_timeout=_stream.REPLY_TIMEOUT,
-        # The API's one immediate retry asks the cluster again where the slot lives; the
-        # writer's is 0 (signup._writer says why).
-        retry=Retry(NoBackoff(), retries),
+        # No retries inside redis-py: a pipeline's retry closes every connection of the client
+        # first, failing the other shards' commands in flight on healthy nodes (seen here).
+        retry=Retry(NoBackoff(), 0),
     )
 
 
@@ -84,6 +92,12 @@ class ClusterStore(QueueStore):
         self._redis = self._cluster  # QueueStore's status() and close() use it
         self._max_backlog = math.ceil(settings.max_backlog / settings.shards)
         self._backlog = 0
+        # redis-py's cluster pool does not wait for a free connection (phase 3's blocking pool
+        # does): past max_connections a command fails at once. So at most pool_max signups
+        # talk to the cluster at a time, and the next waits up to pool_timeout for a turn.
+        self._turns = asyncio.Semaphore(settings.pool_max)
+        # A pipeline failed on a node: which primary serves which slot may have changed.
+        self._stale = False
 
     def _stream_of(self, email: str) -> str:
         return _shards.stream_of(self._settings.stream, self._settings.shards, email)
@@ -91,19 +105,41 @@ class ClusterStore(QueueStore):
     async def _run_accept(
         self, keys: tuple[str, str], args: tuple[str | bytes | int, ...]
     ) -> tuple[int, int]:
+        try:
+            async with asyncio.timeout(self._settings.pool_timeout):
+                await self._turns.acquire()
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"no turn to talk to Redis within {self._settings.pool_timeout:g} s"
+            ) from None
+        try:
+            return await self._accept_on_primary(keys, args)
+        finally:
+            self._turns.release()
+
+    async def _accept_on_primary(
+        self, keys: tuple[str, str], args: tuple[str | bytes | int, ...]
+    ) -> tuple[int, int]:
         await self._cluster.initialize()  # once; a no-op after
+        if self._stale:
+            self._stale = False
+            await refresh(self._cluster)
         wanted = self._settings.wait_replicas
         for _ in range(REROUTES):
             node = self._cluster.get_node_from_key(keys[0])
-            async with self._cluster.pipeline(transaction=False) as pipe:
-                # EVAL, not EVALSHA: a replica promoted a moment ago has no script cache, and
-                # a NOSCRIPT in the middle of a failover is one more error for nothing.
-                pipe.eval(ACCEPT, 2, *keys, *args)
-                if wanted:
-                    pipe.execute_command(
-                        "WAIT", wanted, self._settings.wait_timeout_ms, target_nodes=node
-                    )
-                results = await pipe.execute()
+            try:
+                async with self._cluster.pipeline(transaction=False) as pipe:
+                    # EVAL, not EVALSHA: a replica promoted a moment ago has no script cache,
+                    # and a NOSCRIPT in the middle of a failover is one more error for nothing.
+                    pipe.eval(ACCEPT, 2, *keys, *args)
+                    if wanted:
+                        pipe.execute_command(
+                            "WAIT", wanted, self._settings.wait_timeout_ms, target_nodes=node
+                        )
+                    results = await pipe.execute()
+            except (ConnectionError, TimeoutError, ClusterError):
+                self._stale = True
+                raise
             outcome, backlog = (int(v) for v in results[0])
             if outcome != ACCEPTED or not wanted:
                 return outcome, backlog

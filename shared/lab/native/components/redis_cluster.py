@@ -33,9 +33,20 @@ def node_timeout(service: Service) -> int:
     return int(raw)
 
 
-def node_command(host: str, port: int, folder: Path, service: Service) -> list[str]:
-    """One cluster node in the foreground at host:port, its nodes.conf and AOF in `folder`."""
+def node_command(
+    host: str,
+    port: int,
+    folder: Path,
+    *,
+    node_timeout_ms: int = 3000,
+    fsync: str = "everysec",
+    bus_port: int | None = None,
+) -> list[str]:
+    """One cluster node in the foreground at host:port, its nodes.conf and AOF in `folder`.
+    The nodes talk to each other on `bus_port` (Redis's default: port + 10,000). Tests start
+    their clusters with it too."""
     folder.mkdir(parents=True, exist_ok=True)
+    bus = [] if bus_port is None else ["--cluster-port", str(bus_port)]
     return [
         executable("redis-server", "redis-server"),
         str(CONFIG),
@@ -46,13 +57,14 @@ def node_command(host: str, port: int, folder: Path, service: Service) -> list[s
         "--dir",
         str(folder),
         "--cluster-node-timeout",
-        str(node_timeout(service)),
+        str(node_timeout_ms),
         "--appendfsync",
-        appendfsync(service),
+        fsync,
         "--daemonize",
         "no",
         "--logfile",
         "",  # stdout, which the supervisor writes to the service's log
+        *bus,
     ]
 
 
@@ -86,11 +98,19 @@ def redis_node(ctx: RunContext, service: Service) -> list[ProcSpec]:
     for index in range(1, service.replicas + 1):
         name = f"{service.name}-{index}"
         if hosts is not None:
-            host, port = hosts.address(index), PORT
+            host, port, bus = hosts.address(index), PORT, None
         else:
             host, port = LOOPBACK, ctx.ports.replica("redis-node", index)
+            bus = ctx.ports.replica("redis-node", 100 + index)
         members.append(f"{host}:{port}")
-        command = node_command(host, port, ctx.run_dir / name, service)
+        command = node_command(
+            host,
+            port,
+            ctx.run_dir / name,
+            node_timeout_ms=node_timeout(service),
+            fsync=appendfsync(service),
+            bus_port=bus,
+        )
         specs.append(
             spec(
                 ctx,
@@ -107,6 +127,11 @@ def redis_node(ctx: RunContext, service: Service) -> list[ProcSpec]:
     return specs
 
 
+def create_command(nodes: list[str]) -> list[str]:
+    """create-cluster.sh over `nodes` (host:port each): half primaries, half replicas."""
+    return ["sh", str(CREATE), *nodes]
+
+
 def cluster(ctx: RunContext, service: Service) -> list[ProcSpec]:
     """Once, after the nodes: form the cluster (create-cluster.sh, as under Docker)."""
     nodes = ctx.members.get("redis-node", [])
@@ -114,7 +139,7 @@ def cluster(ctx: RunContext, service: Service) -> list[ProcSpec]:
         spec(
             ctx,
             service,
-            command=["sh", str(CREATE), *nodes],
+            command=create_command(nodes),
             check=lambda: True,
             port=None,
             oneshot=True,

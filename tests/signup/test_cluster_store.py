@@ -1,0 +1,206 @@
+"""Phase 4's store against a real Redis Cluster (six nodes on loopback, three primaries).
+
+The tests run in file order: the last one SIGKILLs a primary of the module's cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections import Counter
+
+import redis
+from starlette.testclient import TestClient
+
+from signup import _shards, _stream
+from signup.app import create_app
+from signup.config import Settings
+from signup.stores import DuplicateEmail
+from signup.stores.cluster import ClusterStore, NotReplicated, ShardUnavailable
+from signup.validation import SignupRequest
+from tests import _cluster
+from tests._probe import wait_until
+from tests.conftest import RedisCluster
+
+STREAM = "signups"
+SHARDS = 12
+
+
+def settings(cluster: RedisCluster, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "store": "cluster",
+        "redis_cluster_nodes": tuple(("127.0.0.1", node.port) for node in cluster.nodes),
+        "shards": SHARDS,
+        "pool_max": 8,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def signup(email: str) -> SignupRequest:
+    return SignupRequest(email=email, first_name="Ada", last_name="Lovelace")
+
+
+def emails_on(cluster: RedisCluster, primary: str, count: int, tag: str) -> list[str]:
+    """`count` emails whose shard lives on `primary`."""
+    found: list[str] = []
+    number = 0
+    while len(found) < count:
+        email = f"{tag}-{number}@example.com"
+        number += 1
+        stream = _shards.stream_of(STREAM, SHARDS, email)
+        if _cluster.owner(first(cluster), stream).address == primary:
+            found.append(email)
+    return found
+
+
+def first(cluster: RedisCluster) -> str:
+    return cluster.addresses.split(",")[0]
+
+
+def claim_on_node(address: str, email: str) -> bytes | None:
+    stream = _shards.stream_of(STREAM, SHARDS, email)
+    host, port = address.rsplit(":", 1)
+    with redis.Redis(host=host, port=int(port)) as client:
+        client.execute_command("READONLY")
+        value = client.hget(*_stream.claim_slot(stream, email))
+    return value if isinstance(value, bytes) else None
+
+
+async def create_all(store: ClusterStore, emails: list[str]) -> list[object]:
+    try:
+        return await asyncio.gather(
+            *(store.create(signup(e)) for e in emails), return_exceptions=True
+        )
+    finally:
+        await store.close()
+
+
+def test_signups_are_claimed_and_queued_on_their_shards_primary(
+    redis_cluster: RedisCluster,
+) -> None:
+    redis_cluster.flush()
+    emails = [f"spread-{n}@example.com" for n in range(120)]
+    results = asyncio.run(create_all(ClusterStore(settings(redis_cluster)), emails))
+    assert [r for r in results if not isinstance(r, dict)] == []
+    per_stream = Counter(_shards.stream_of(STREAM, SHARDS, e) for e in emails)
+    for stream, count in per_stream.items():
+        primary = _cluster.owner(first(redis_cluster), stream)
+        with redis.Redis(host=primary.host, port=primary.port) as client:
+            assert client.xlen(stream) == count
+    # Every primary holds some: the shards spread over the cluster.
+    owners = {_cluster.owner(first(redis_cluster), s).address for s in per_stream}
+    assert len(owners) == 3
+
+
+def test_the_same_email_in_any_case_is_one_signup(redis_cluster: RedisCluster) -> None:
+    redis_cluster.flush()
+    variants = ["Ada@Example.com", "ada@example.com", "ADA@EXAMPLE.COM"] * 20
+    results = asyncio.run(
+        create_all(ClusterStore(settings(redis_cluster)), [v.lower() for v in variants])
+    )
+    assert Counter(type(r).__name__ for r in results) == {"dict": 1, "DuplicateEmail": 59}
+    assert all(isinstance(r, dict | DuplicateEmail) for r in results)
+
+
+def test_with_wait_the_replica_has_the_signup_before_the_answer(
+    redis_cluster: RedisCluster,
+) -> None:
+    redis_cluster.flush()
+    email = "durable@example.com"
+    asyncio.run(create_all(ClusterStore(settings(redis_cluster, wait_replicas=1)), [email]))
+    primary = _cluster.owner(first(redis_cluster), _shards.stream_of(STREAM, SHARDS, email))
+    replica = _cluster.replica_of(first(redis_cluster), primary.address)
+    assert claim_on_node(replica.address, email) is not None
+
+
+def test_a_replica_that_does_not_answer_makes_wait_refuse_the_202(
+    redis_cluster: RedisCluster,
+) -> None:
+    """Paused, the replica acknowledges nothing: WAIT times out and the answer is a 503. The
+    signup is kept (it will become a row), so asking again finds the email taken."""
+    redis_cluster.flush()
+    email = emails_on(redis_cluster, first(redis_cluster), 1, "lagging")[0]
+    replica = _cluster.replica_of(first(redis_cluster), first(redis_cluster))
+    pid = next(n.process.pid for n in redis_cluster.nodes if n.port == replica.port)
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        store = ClusterStore(settings(redis_cluster, wait_replicas=1, wait_timeout_ms=50))
+        (result,) = asyncio.run(create_all(store, [email]))
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert isinstance(result, NotReplicated), result
+    assert claim_on_node(first(redis_cluster), email) is not None
+    (again,) = asyncio.run(create_all(ClusterStore(settings(redis_cluster)), [email]))
+    assert isinstance(again, DuplicateEmail)
+
+
+def test_the_http_answers_of_the_cluster_store(redis_cluster: RedisCluster) -> None:
+    redis_cluster.flush()
+    body = {"email": "Grace@Example.com", "first_name": "Grace", "last_name": "Hopper"}
+    with TestClient(create_app(settings(redis_cluster))) as client:
+        accepted = client.post("/signup", json=body)
+        assert accepted.status_code == 202
+        assert accepted.json()["message"] == "signup accepted"
+        again = client.post("/signup", json={**body, "email": "GRACE@example.com"})
+        assert (again.status_code, again.json()) == (409, {"error": "email already exists"})
+        status = client.get("/signup/status", params={"email": "grace@example.com"})
+        assert status.json() == {"email": "grace@example.com", "status": "pending"}
+        assert client.get("/readyz").status_code == 200
+
+
+def test_a_lost_primary_pauses_its_shards_only_until_its_replica_takes_over(
+    redis_cluster: RedisCluster,
+) -> None:
+    """SIGKILL one primary under a running store: its shards answer a fast 503
+    (ShardUnavailable), the other primaries' shards go on, and once the replica is promoted
+    its shards accept again. (A store started while a primary is down and not yet replaced
+    fails until the failover: redis-py's first contact asks the primary of slot 0.)"""
+    redis_cluster.flush()
+    victim = first(redis_cluster)
+    others = [n.address for n in _cluster.layout(victim) if n.primary and n.address != victim]
+    lost = emails_on(redis_cluster, victim, 20, "lost")
+    kept = emails_on(redis_cluster, others[0], 21, "kept")
+    node = next(n for n in redis_cluster.nodes if f"127.0.0.1:{n.port}" == victim)
+
+    async def scenario() -> tuple[list[object], float, list[object]]:
+        store = ClusterStore(settings(redis_cluster, wait_replicas=0))
+        try:
+            await store.create(signup(kept[20]))  # the store knows the cluster
+            node.process.kill()
+            started = time.monotonic()
+            during = await asyncio.gather(
+                *(store.create(signup(e)) for e in [*lost[:10], *kept[:10]]),
+                return_exceptions=True,
+            )
+            took = time.monotonic() - started
+            await asyncio.to_thread(wait_until, promoted, 30, "the replica promoted")
+            # The cluster's other nodes learn of the promotion by gossip; until the node the
+            # store asks has, the store may be told the old layout once more.
+            for _ in range(100):
+                try:
+                    await store.create(signup(lost[10]))
+                    break
+                except ShardUnavailable:
+                    await asyncio.sleep(0.1)
+            after = await asyncio.gather(
+                *(store.create(signup(e)) for e in [*lost[11:20], *kept[10:20]]),
+                return_exceptions=True,
+            )
+            return during, took, after
+        finally:
+            await store.close()
+
+    def promoted() -> bool:
+        return any(
+            n.primary and n.slots and not n.failed and n.address not in (victim, *others)
+            for n in _cluster.layout(others[0])
+        )
+
+    during, took, after = asyncio.run(scenario())
+    assert all(isinstance(r, ShardUnavailable) for r in during[:10]), during[:10]
+    assert all(isinstance(r, dict) for r in during[10:]), during[10:]
+    assert took < 5, f"the 503s took {took:.1f} s"  # far below any client's timeout
+    assert all(isinstance(r, dict) for r in after), after
