@@ -9,6 +9,7 @@ import os
 import signal
 import time
 from collections import Counter
+from typing import Any
 
 import redis
 from starlette.testclient import TestClient
@@ -165,7 +166,7 @@ def test_a_lost_primary_pauses_its_shards_only_until_its_replica_takes_over(
     kept = emails_on(redis_cluster, others[0], 21, "kept")
     node = next(n for n in redis_cluster.nodes if f"127.0.0.1:{n.port}" == victim)
 
-    async def scenario() -> tuple[list[object], float, list[object]]:
+    async def scenario() -> tuple[list[Any], float, list[Any]]:
         store = ClusterStore(settings(redis_cluster, wait_replicas=0))
         try:
             await store.create(signup(kept[20]))  # the store knows the cluster
