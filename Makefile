@@ -78,13 +78,15 @@ up = $(call by_runtime,$(DOCKER) up $(1),$(NATIVE_READY) && $(2))
 # WITHOUT="grafana cadvisor": services a Docker phase leaves out (where an engine cannot run them).
 export WITHOUT
 
-.PHONY: phase1 phase2 phase3
+.PHONY: phase1 phase2 phase3 phase4
 phase1: ## start phase 1: the monolith (app + PostgreSQL) on 127.0.0.1:8080
 	@$(call up,phase1-monolith,$(LAB) --runtime native up phase1)
 phase2: ## start phase 2: nginx + app replicas (REPLICAS=3) + PgBouncer (SCALE_MODEL=1: small quotas)
 	@$(call up,phase2-replicas,$(LAB) --runtime native up phase2)
 phase3: ## start phase 3: phase 2 + Redis stream + batch writer
 	@$(call up,phase3-queue,$(LAB) --runtime native up phase3)
+phase4: ## start phase 4: phase 3 on a Redis Cluster (REDIS_NODES=6: 3 primaries + replicas) on hosts of its own
+	@$(call up,phase4-cluster,$(LAB) --runtime native up phase4)
 
 # The same four targets for both runtimes. Under Docker they act on the phases' compose
 # projects through shared/docker.sh (no .venv): `docker compose down` / `down --volumes` for

@@ -6,10 +6,10 @@ if (!/^https?:\/\/[^/\s:]+(:\d{1,5})?(\/\S*)?$/.test(BASE_URL)) {
   throw new Error(`BASE_URL=${BASE_URL} is not like http://127.0.0.1:8080`);
 }
 
-// Phases 1 and 2 insert the row before answering (201); phase 3 queues it (202).
+// Phases 1 and 2 insert the row before answering (201); phases 3 and 4 queue it (202).
 // PHASE picks the expected status; EXPECT_STATUS overrides it for any other deployment.
 export const PHASE = __ENV.PHASE || 'unknown';
-const PHASE_STATUS = { phase1: 201, phase2: 201, phase3: 202 };
+const PHASE_STATUS = { phase1: 201, phase2: 201, phase3: 202, phase4: 202 };
 
 function expectedStatuses() {
   if (__ENV.EXPECT_STATUS) {
@@ -20,7 +20,7 @@ function expectedStatuses() {
     return codes;
   }
   if (PHASE in PHASE_STATUS) return [PHASE_STATUS[PHASE]];
-  if (PHASE !== 'unknown') throw new Error(`PHASE=${PHASE}: use phase1, phase2 or phase3`);
+  if (PHASE !== 'unknown') throw new Error(`PHASE=${PHASE}: use phase1, phase2, phase3 or phase4`);
   return [201, 202]; // no phase named: a signup is accepted either way
 }
 export const CREATED = expectedStatuses();

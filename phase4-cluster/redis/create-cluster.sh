@@ -20,6 +20,7 @@ if redis-cli -h "$host" -p "$port" cluster info | grep -q '^cluster_slots_assign
   echo "cluster formed already"
 else
   redis-cli --cluster create "$@" --cluster-replicas 1 --cluster-yes
+  echo  # redis-cli ends on a colour code without a newline
 fi
 # Until every node agrees that every slot is served, and every primary has its replica
 # online, WAIT would have nothing to wait for.

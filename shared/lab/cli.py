@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 
 from lab import _show, docker, state
-from lab.native import _cgroup
+from lab.native import _cgroup, _hosts
 from lab.runtime import Ports, RunContext
 from lab.state import RUN_DIR, RunState
 from lab.topology import PHASES, TopologyError, load
@@ -149,6 +149,12 @@ def cmd_down(args: argparse.Namespace) -> int:
     if choose_runtime(args.runtime) == "docker":
         return docker.main(["down"])
     print(stop_native(args.run_dir))
+    # Phase 4's hosts of a run that is gone (its supervisor crashed or was killed): nothing
+    # that namespaces, links or a bridge stand for runs any more.
+    if _hosts.available() is None:
+        removed = _hosts.remove_stale()
+        if removed:
+            print(f"removed the network namespaces and links of stopped runs: {' '.join(removed)}")
     return 0
 
 

@@ -100,7 +100,7 @@ def detect_phase(env: Mapping[str, str], running: RunState | None) -> str:
         return running.phase
     raise UsageError(
         "no phase is running here, natively or with Docker: start one with `make phase1`, "
-        "or name the one you test with PHASE=phase1|phase2|phase3"
+        "or name the one you test with PHASE=phase1|phase2|phase3|phase4"
     )
 
 
