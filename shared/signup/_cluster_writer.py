@@ -34,7 +34,10 @@ class ClusterWriter(Writer):
 
     async def _on_redis_error(self, stage: str, exc: RedisError) -> None:
         await super()._on_redis_error(stage, exc)
-        # A node failed or a slot moved: learn the cluster's layout again before the next try.
+        await self._refresh()
+
+    async def _refresh(self) -> None:
+        """A node failed or a slot moved: learn the cluster's layout again."""
         try:
             await refresh(cast(RedisCluster, self.redis))
         except (RedisError, RedisClusterException) as failed:
@@ -45,12 +48,24 @@ class ClusterWriter(Writer):
         async with self.redis.pipeline(transaction=False) as pipe:
             for stream in self.streams:
                 pipe.xreadgroup(_stream.GROUP, self.consumer, {stream: start}, count=per_stream)
-            replies = await pipe.execute()
+            # One node failing must not stop the others' shards: their entries are taken, the
+            # failed ones read again once the layout is known again (a failed read may still
+            # have moved entries into our pending list, hence reread_own).
+            replies = await pipe.execute(raise_on_error=False)
         got: Read = {}
+        failed = [r for r in replies if isinstance(r, Exception)]
         for stream, reply in zip(self.streams, replies, strict=True):
+            if isinstance(reply, Exception):
+                continue
             for _name, items in cast(list[tuple[bytes, list[Entry]]], reply or []):
                 if items:
                     got.setdefault(stream, []).extend(items)
+        if failed and not got:
+            raise failed[0]
+        if failed:
+            log.warning("%d of %d streams unreadable: %s", len(failed), len(replies), failed[0])
+            self.reread_own = True
+            await self._refresh()
         if not got and block_ms:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(

@@ -97,6 +97,9 @@ class Hosts:
         if self.subnet is None:
             raise HostsError(f"every /24 of {SUBNETS} is in use")
         prefix = self.subnet.prefixlen
+        if self.bridge in _ip("-o", "link", "show", check=False):
+            # Names carry only the pid: a second set in one process would take the first's.
+            raise HostsError(f"process {self.owner} has hosts already ({self.bridge})")
         try:
             _ip("link", "add", self.bridge, "type", "bridge")
             # Bridged frames skip iptables: a Docker engine sets FORWARD to DROP, which would

@@ -20,12 +20,17 @@ go on. A signup whose WAIT timed out is kept and will become a row, but it was n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import (
+    AskError,
     ClusterError,
     ConnectionError,
     RedisClusterException,
@@ -44,6 +49,10 @@ from signup.validation import SignupRequest
 # script idempotent) so that its WAIT runs on the node that holds it; more moves than this in
 # one request mean the cluster is resharding faster than it answers.
 REROUTES = 3
+# How long the shards of a node that just failed are refused without trying it again. The
+# next try after it either works or finds the replica promoted (the store asks the cluster for
+# its layout again after every failure).
+BREAK_SECONDS = 1.0
 
 
 class ShardUnavailable(Overloaded):
@@ -94,8 +103,12 @@ class ClusterStore(QueueStore):
         self._backlog = 0
         # redis-py's cluster pool does not wait for a free connection (phase 3's blocking pool
         # does): past max_connections a command fails at once. So at most pool_max signups
-        # talk to the cluster at a time, and the next waits up to pool_timeout for a turn.
-        self._turns = asyncio.Semaphore(settings.pool_max)
+        # talk to one node at a time, and the next waits up to pool_timeout for a turn. Per
+        # node: a node that hangs (its host gone) holds only its own turns.
+        self._turns: dict[str, asyncio.Semaphore] = {}
+        # Nodes that just failed, and until when their shards are refused without trying:
+        # a host that is gone costs a connect timeout per try, and a failover takes seconds.
+        self._down: dict[str, float] = {}
         # A pipeline failed on a node: which primary serves which slot may have changed.
         self._stale = False
 
@@ -105,56 +118,87 @@ class ClusterStore(QueueStore):
     async def _run_accept(
         self, keys: tuple[str, str], args: tuple[str | bytes | int, ...]
     ) -> tuple[int, int]:
-        try:
-            async with asyncio.timeout(self._settings.pool_timeout):
-                await self._turns.acquire()
-        except TimeoutError:
-            raise StoreUnavailable(
-                f"no turn to talk to Redis within {self._settings.pool_timeout:g} s"
-            ) from None
-        try:
-            return await self._accept_on_primary(keys, args)
-        finally:
-            self._turns.release()
-
-    async def _accept_on_primary(
-        self, keys: tuple[str, str], args: tuple[str | bytes | int, ...]
-    ) -> tuple[int, int]:
         await self._cluster.initialize()  # once; a no-op after
-        if self._stale:
-            self._stale = False
-            await refresh(self._cluster)
         wanted = self._settings.wait_replicas
         for _ in range(REROUTES):
+            if self._stale:
+                self._stale = False
+                await refresh(self._cluster)
             node = self._cluster.get_node_from_key(keys[0])
-            try:
-                async with self._cluster.pipeline(transaction=False) as pipe:
-                    # EVAL, not EVALSHA: a replica promoted a moment ago has no script cache,
-                    # and a NOSCRIPT in the middle of a failover is one more error for nothing.
-                    pipe.eval(ACCEPT, 2, *keys, *args)
-                    if wanted:
-                        pipe.execute_command(
-                            "WAIT", wanted, self._settings.wait_timeout_ms, target_nodes=node
-                        )
-                    results = await pipe.execute()
-            except (ConnectionError, TimeoutError, ClusterError):
-                self._stale = True
-                raise
+            if node is None:  # a slot no primary serves (a shard lost with its replica)
+                raise ShardUnavailable(self._settings.retry_after_seconds, f"{keys[0]}: no node")
+            if self._down.get(node.name, 0.0) > time.monotonic():
+                raise ShardUnavailable(
+                    self._settings.retry_after_seconds, f"{node.name} failed just now"
+                )
+            async with self._turn(node.name):
+                results = await self._send(node, keys, args)
             outcome, backlog = (int(v) for v in results[0])
             if outcome != ACCEPTED or not wanted:
                 return outcome, backlog
-            if self._cluster.get_node_from_key(keys[0]) is node:
-                if int(results[1]) < wanted:
-                    raise NotReplicated(
-                        self._settings.retry_after_seconds,
-                        f"WAIT {wanted}: {results[1]} replicas within "
-                        f"{self._settings.wait_timeout_ms} ms",
+            now = self._cluster.get_node_from_key(keys[0])
+            if now is None or now.name != node.name:
+                # The script was redirected (MOVED or ASK) to another node, so the WAIT went
+                # to the wrong one: send the pair again where the slot lives now.
+                continue
+            waited = results[1]
+            if isinstance(waited, Exception) or int(waited) < wanted:
+                raise NotReplicated(
+                    self._settings.retry_after_seconds,
+                    f"WAIT {wanted} on {node.name}: {waited!r} within "
+                    f"{self._settings.wait_timeout_ms} ms",
+                )
+            return outcome, backlog
+        raise ShardUnavailable(
+            self._settings.retry_after_seconds,
+            f"slot of {keys[0]} moved {REROUTES} times in one signup",
+        )
+
+    async def _send(
+        self, node: ClusterNode, keys: tuple[str, str], args: tuple[str | bytes | int, ...]
+    ) -> list[Any]:
+        """The accept script, and WAIT if asked, to `node` on one connection."""
+        wanted = self._settings.wait_replicas
+        try:
+            async with self._cluster.pipeline(transaction=False) as pipe:
+                # EVAL, not EVALSHA: a replica promoted a moment ago has no script cache, and a
+                # NOSCRIPT in the middle of a failover is one more error for nothing.
+                pipe.eval(ACCEPT, 2, *keys, *args)
+                if wanted:
+                    pipe.execute_command(
+                        "WAIT", wanted, self._settings.wait_timeout_ms, target_nodes=node
                     )
-                return outcome, backlog
-        raise StoreUnavailable(f"slot of {keys[0]} moved {REROUTES} times in one signup")
+                # A failed WAIT (sent to a node that became a replica meanwhile) must not hide
+                # the script's own result: errors come back as values.
+                results = await pipe.execute(raise_on_error=False)
+            if isinstance(results[0], Exception):
+                raise results[0]
+            return results
+        except (ConnectionError, TimeoutError, ClusterError):
+            self._down[node.name] = time.monotonic() + BREAK_SECONDS
+            self._stale = True
+            raise
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, node: str) -> AsyncIterator[None]:
+        turns = self._turns.setdefault(node, asyncio.Semaphore(self._settings.pool_max))
+        try:
+            async with asyncio.timeout(self._settings.pool_timeout):
+                await turns.acquire()
+        except TimeoutError:
+            raise Overloaded(
+                self._settings.retry_after_seconds,
+                f"no turn to talk to {node} within {self._settings.pool_timeout:g} s",
+            ) from None
+        try:
+            yield
+        finally:
+            turns.release()
 
     def _failure(self, exc: RedisError) -> StoreUnavailable | Overloaded:
-        if isinstance(exc, ConnectionError | TimeoutError | ClusterError | TryAgainError):
+        # MOVED or ASK that redis-py's one redirection did not settle: the slot is moving.
+        moving = AskError | TryAgainError
+        if isinstance(exc, ConnectionError | TimeoutError | ClusterError | moving):
             return ShardUnavailable(self._settings.retry_after_seconds, f"redis cluster: {exc}")
         return super()._failure(exc)
 
