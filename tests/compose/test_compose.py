@@ -21,7 +21,7 @@ from tests.compose import _compose
 
 EXISTING = [phase for phase, folder in PHASES.items() if (folder / "compose.yaml").exists()]
 # One-shot jobs: they run to completion, so "healthy" has no meaning for them.
-ONESHOT = {"migrate", "claims"}
+ONESHOT = {"migrate", "claims", "cluster"}
 PINNED = re.compile(r"^[\w./-]+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$")
 
 

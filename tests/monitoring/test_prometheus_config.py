@@ -63,7 +63,7 @@ def test_docker_render_is_valid_and_follows_replicas_by_dns(phase: str) -> None:
         {"names": ["app"], "type": "A", "port": 8000, "refresh_interval": "5s"}
     ]
     assert "static_configs" not in app
-    if phase == "phase3":
+    if phase in ("phase3", "phase4"):
         assert jobs["signup-writer"]["dns_sd_configs"][0]["names"] == ["writer"]
     else:
         assert "signup-writer" not in jobs
