@@ -31,6 +31,7 @@ from typing import Any
 from lab.bench import (
     _cost,
     _cost_plot,
+    _failover,
     _machine,
     _plan,
     _plots,
@@ -164,9 +165,29 @@ def replot(path: Path) -> int:
     if results["bench"].get("part") == "shed":
         print(f"  {_shed.replot(path)}")
         return 0
+    if results["bench"].get("part") == "failover":
+        print("\n".join(f"  {written}" for written in _failover.replot(path)))
+        return 0
     _report.add_ratios(results)
     for written in draw(results, path.parent, path.stem):
         print(f"  {written}")
+    return 0
+
+
+def _alone(part: str, out: Path, quick: bool) -> int:
+    """A part that runs by itself, with its own results file: shed or failover."""
+    host = file_safe(socket.gethostname())
+    date = datetime.now(UTC).strftime("%Y-%m-%d")
+    try:
+        with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
+            if part == "shed":
+                written = _shed.main(out, Path(tmp), host, date, quick)
+            else:
+                written = _failover.main(out, Path(tmp), host, date, quick)
+    except (_shed.ShedError, _failover.FailoverError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(f"  {path}" for path in written))
     return 0
 
 
@@ -186,10 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--part",
-        choices=("all", *PARTS, "shed"),
+        choices=("all", *PARTS, "shed", "failover"),
         default="all",
         help="the scale model, the whole machine, CPU per signup at one rate, or all three "
-        "(default); `shed` alone: phase 1 shedding by wait against never refusing",
+        "(default); `shed` alone: phase 1 shedding by wait against never refusing; `failover` "
+        "alone: phase 4 losing a primary's host under load, with and without WAIT (root)",
     )
     parser.add_argument(
         "--replot",
@@ -200,17 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.replot is not None:
         return replot(args.replot)
-    if args.part == "shed":
-        host = file_safe(socket.gethostname())
-        date = datetime.now(UTC).strftime("%Y-%m-%d")
-        try:
-            with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
-                written = _shed.main(args.out, Path(tmp), host, date, args.quick)
-        except _shed.ShedError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        print("\n".join(f"  {path}" for path in written))
-        return 0
+    if args.part in ("shed", "failover"):
+        return _alone(args.part, args.out, args.quick)
     parts = set(PARTS) if args.part == "all" else {args.part}
     chosen = args.phases or ("phase1,phase3" if args.quick else ",".join(PHASE_TARGETS))
     phases = [p.strip() for p in chosen.split(",") if p.strip()]
