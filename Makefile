@@ -88,6 +88,10 @@ phase3: ## start phase 3: phase 2 + Redis stream + batch writer
 phase4: ## start phase 4: phase 3 on a Redis Cluster (REDIS_NODES=6: 3 primaries + replicas) on hosts of its own
 	@$(call up,phase4-cluster,$(LAB) --runtime native up phase4)
 
+.PHONY: cluster-grow
+cluster-grow: ## phase 4: add a spare primary and its replica to the cluster, then rebalance (make phase4 REDIS_NODES=8)
+	@$(VENV_READY) && $(LAB) grow
+
 # The same four targets for both runtimes. Under Docker they act on the phases' compose
 # projects through shared/docker.sh (no .venv): `docker compose down` / `down --volumes` for
 # every phase, `docker compose ps --all` / `logs` for the running one. Natively, the run folder.

@@ -1,14 +1,21 @@
 #!/bin/sh
-# Form the Redis Cluster once its nodes answer: the first half become primaries (the 16,384
-# slots split evenly between them), each of the others a replica of one primary. A cluster that
-# is formed already is left as it is, so this runs again harmlessly on every start.
-# Usage: create-cluster.sh HOST:PORT HOST:PORT ... (Redis Cluster wants addresses, not names.)
+# Form the Redis Cluster once its nodes answer: PRIMARIES primaries (the 16,384 slots split
+# evenly between them), each with one replica, from the first 2 x PRIMARIES nodes given. Nodes
+# past those are spares, left out for grow-cluster.sh to add under load. A cluster that is
+# formed already is left as it is, so this runs again harmlessly on every start.
+# Usage: [PRIMARIES=3] create-cluster.sh HOST:PORT HOST:PORT ... (addresses, not names)
 set -eu
-[ "$#" -ge 6 ] || { echo "create-cluster.sh: need at least 6 nodes (3 primaries, 3 replicas), got $#" >&2; exit 2; }
+primaries=${PRIMARIES:-3}
+case $primaries in ''|*[!0-9]*) echo "create-cluster.sh: PRIMARIES=$primaries is not a number" >&2; exit 2;; esac
+[ "$primaries" -ge 3 ] || { echo "create-cluster.sh: PRIMARIES=$primaries: a cluster needs at least 3" >&2; exit 2; }
+[ "$#" -ge $((2 * primaries)) ] || { echo "create-cluster.sh: $primaries primaries and their replicas need $((2 * primaries)) nodes, got $#" >&2; exit 2; }
+# Every node must answer, spares included; only the first 2 x PRIMARIES form the cluster.
+all="$*"
+set -- $(echo "$all" | tr ' ' '\n' | head -n $((2 * primaries)))
 first=$1
 host=${first%:*}
 port=${first##*:}
-for node in "$@"; do
+for node in $all; do
   tries=0
   until redis-cli -h "${node%:*}" -p "${node##*:}" ping >/dev/null 2>&1; do
     tries=$((tries + 1))
@@ -31,4 +38,5 @@ until [ "$(for node in "$@"; do redis-cli -h "${node%:*}" -p "${node##*:}" clust
   [ "$tries" -lt 300 ] || { echo "create-cluster.sh: cluster not ok after 30 s" >&2; redis-cli -h "$host" -p "$port" cluster nodes >&2; exit 1; }
   sleep 0.1
 done
-echo "cluster ok: $(($# / 2)) primaries, each with a replica"
+spares=$(($(echo "$all" | wc -w) - $#))
+echo "cluster ok: $(($# / 2)) primaries, each with a replica; $spares spare nodes"

@@ -16,6 +16,7 @@ import psutil
 
 from lab import _show, docker, state
 from lab.native import _cgroup, _hosts
+from lab.native.components import redis_cluster
 from lab.runtime import Ports, RunContext
 from lab.state import RUN_DIR, RunState
 from lab.topology import PHASES, TopologyError, load
@@ -229,6 +230,33 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grow(args: argparse.Namespace) -> int:
+    """Phase 4: add a spare primary and its replica to the running cluster, and rebalance."""
+    if choose_runtime(args.runtime) == "docker":
+        print(
+            "error: growing the cluster under Docker: docker compose up -d --scale "
+            "redis-node=8, then grow-cluster.sh (phase4-cluster/README.md)",
+            file=sys.stderr,
+        )
+        return 2
+    running = state.read(args.run_dir)
+    if running is None or running.phase != "phase4":
+        print("error: phase 4 is not running here (make phase4 REDIS_NODES=8)", file=sys.stderr)
+        return 1
+    nodes = [
+        s.url.removeprefix("redis://")
+        for s in running.services
+        if s.service == "redis-node" and s.url
+    ]
+    try:
+        command = redis_cluster.grow_command(nodes)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"growing the cluster: {' '.join(command[2:])}", flush=True)
+    return subprocess.run(command, check=False).returncode
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     if choose_runtime(args.runtime) == "docker":
         flags = ["-n", str(args.lines), *(["-f"] if args.follow else [])]
@@ -274,6 +302,7 @@ def parser() -> argparse.ArgumentParser:
         clean=("down, then delete the run folder and its data", cmd_clean),
         status=("what runs where", cmd_status),
         logs=("the last lines of each service's log", cmd_logs),
+        grow=("phase 4: add a spare primary and its replica to the cluster, rebalance", cmd_grow),
     )
     for name in ("up", "supervise"):
         parsers[name].add_argument("phase", choices=sorted(PHASES))

@@ -30,7 +30,7 @@ from tests.docker._engine import Engine
 pytestmark = pytest.mark.docker
 REPLICAS = 3
 SIGNUPS = 30
-CREATED = {"phase1": 201, "phase2": 201, "phase3": 202}
+CREATED = {"phase1": 201, "phase2": 201, "phase3": 202, "phase4": 202}
 PROMETHEUS = PHASES["phase1"].parent / "monitoring/prometheus/generated"
 
 

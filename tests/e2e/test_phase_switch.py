@@ -20,7 +20,7 @@ from tests._probe import wait_until
 from tests.conftest import server_folder
 
 pytestmark = pytest.mark.e2e
-CREATED = {"phase1": 201, "phase3": 202}
+CREATED = {"phase1": 201, "phase3": 202, "phase4": 202}
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def up(env: dict[str, str], phase: str) -> tuple[str, str]:
     result = make(phase, env)
     assert result.returncode == 0, result.stdout + result.stderr
     state = json.loads((Path(env["LAB_RUN_DIR"]) / "state.json").read_text())
-    entry = "nginx" if phase == "phase3" else "app"
+    entry = "app" if phase == "phase1" else "nginx"
     url = next(s["url"] for s in state["services"] if s["service"] == entry and s["url"])
     return str(url), result.stdout
 
@@ -83,3 +83,24 @@ def test_a_known_email_answers_409_in_every_phase_after_it(lab_env: dict[str, st
     assert "claims rebuilt: 3 emails marked recorded" in said
     assert post(url, "Hopper@Example.com") == 409
     assert post(url, "ada@example.com") == 409
+    down(lab_env)
+
+    # Phase 4's cluster starts empty: its claims come from the table too, on their shards.
+    url, said = up(lab_env, "phase4")
+    assert "claims rebuilt: 3 emails marked recorded" in said
+    assert post(url, "GRACE@example.com") == 409
+    assert post(url, "turing@example.com") == 202
+    wait_until(
+        lambda: (
+            httpx.get(f"{url}/signup/status", params={"email": "turing@example.com"})
+            .json()
+            .get("status")
+            == "recorded"
+        ),
+        30,
+        "phase 4's writer wrote turing's row",
+    )
+    down(lab_env)
+
+    url, _ = up(lab_env, "phase1")
+    assert post(url, "turing@example.com") == 409

@@ -55,7 +55,7 @@ def _main(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **en
         (["smoke"], {"PHASE": "phase1", "BASE_URL": "localhost:8080"}, "is not an http(s) URL"),
         (["smoke"], {"PHASE": "phase1", "BASE_URL": "http://h:99999"}, "is not an http(s) URL"),
         (["smoke"], {"PHASE": "phase1", "BASE_URL": "http:///x"}, "is not an http(s) URL"),
-        (["smoke"], {"PHASE": "phase4"}, "PHASE='phase4': use phase1, phase2, phase3"),
+        (["smoke"], {"PHASE": "phase9"}, "PHASE='phase9': use phase1, phase2, phase3, phase4"),
         (["smoke"], {"RUNTIME": "native"}, "no phase is running here"),
         (["smoke"], {"PHASE": "phase1", "MIX": "invalid=2"}, "MIX='invalid=2': use none"),
         (["smoke"], {"PHASE": "phase1", "MIX": "invalid=0.6,duplicate=0.6"}, "more than 1"),

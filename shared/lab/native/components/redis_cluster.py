@@ -23,6 +23,7 @@ from lab.topology import PHASES, Service
 log = logging.getLogger("lab.native")
 CONFIG = PHASES["phase4"] / "redis" / "redis.conf"
 CREATE = PHASES["phase4"] / "redis" / "create-cluster.sh"
+GROW = PHASES["phase4"] / "redis" / "grow-cluster.sh"
 PORT = CONTAINER_PORTS["redis"]
 
 
@@ -132,6 +133,33 @@ def create_command(nodes: list[str]) -> list[str]:
     return ["sh", str(CREATE), *nodes]
 
 
+def spares(nodes: list[str]) -> list[str]:
+    """The nodes (host:port) that answer but are in no cluster yet, in their order."""
+    found = []
+    for node in nodes:
+        host, port = node.rsplit(":", 1)
+        client = redis_py.Redis(host=host, port=int(port), socket_timeout=2)
+        try:
+            known = int(client.cluster("info")["cluster_known_nodes"])
+        finally:
+            client.close()
+        if known == 1:
+            found.append(node)
+    return found
+
+
+def grow_command(nodes: list[str]) -> list[str]:
+    """grow-cluster.sh adding the first two spare nodes (a primary and its replica)."""
+    free = spares(nodes)
+    if len(free) < 2:
+        raise ValueError(
+            f"{len(free)} spare nodes: growing by a primary and its replica needs 2 "
+            "(start phase 4 with two more nodes than the cluster has: REDIS_NODES=8)"
+        )
+    member = next(n for n in nodes if n not in free)
+    return ["sh", str(GROW), member, free[0], free[1]]
+
+
 def cluster(ctx: RunContext, service: Service) -> list[ProcSpec]:
     """Once, after the nodes: form the cluster (create-cluster.sh, as under Docker)."""
     nodes = ctx.members.get("redis-node", [])
@@ -142,6 +170,7 @@ def cluster(ctx: RunContext, service: Service) -> list[ProcSpec]:
             command=create_command(nodes),
             check=lambda: True,
             port=None,
+            env=ctx.rewrite(service.environment),  # PRIMARIES
             oneshot=True,
             timeout=60.0,
         )

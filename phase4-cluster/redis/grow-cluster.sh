@@ -1,0 +1,22 @@
+#!/bin/sh
+# Grow the cluster by one primary, under load: add NEW_PRIMARY as an empty primary, NEW_REPLICA
+# as its replica, then move an even share of the slots onto it (redis-cli --cluster rebalance,
+# which migrates them key by key while the cluster keeps serving: a client that asks for a
+# moving key is redirected with ASK, and redis-py follows).
+# Usage: grow-cluster.sh EXISTING_NODE NEW_PRIMARY NEW_REPLICA (each HOST:PORT)
+set -eu
+[ "$#" -eq 3 ] || { echo "usage: grow-cluster.sh EXISTING_NODE NEW_PRIMARY NEW_REPLICA" >&2; exit 2; }
+existing=$1 primary=$2 replica=$3
+id_of() { redis-cli -h "${1%:*}" -p "${1##*:}" cluster myid; }
+redis-cli --cluster add-node "$primary" "$existing"
+# A node joins by gossip; the replica can be attached once its primary is known to all.
+tries=0
+until redis-cli -h "${existing%:*}" -p "${existing##*:}" cluster nodes | grep -q "$(id_of "$primary")"; do
+  tries=$((tries + 1)); [ "$tries" -lt 100 ] || { echo "grow-cluster.sh: $primary never joined" >&2; exit 1; }
+  sleep 0.1
+done
+redis-cli --cluster add-node "$replica" "$existing" --cluster-slave --cluster-master-id "$(id_of "$primary")"
+redis-cli --cluster rebalance "$existing" --cluster-use-empty-masters
+echo  # redis-cli ends on a colour code without a newline
+redis-cli --cluster check "$existing" | tail -3
+echo "cluster grown: $primary serves its share of the slots, $replica replicates it"
