@@ -430,3 +430,23 @@ def shed_row(results: dict[str, Any], config: str) -> dict[str, str]:
             )
         ),
     }
+
+
+def failover_row(results: dict[str, Any], key: str) -> dict[str, str]:
+    """One scenario and mode of `make bench PART=failover` (`host lost, WAIT 1`): medians over
+    its runs, and the acknowledged signups lost in each run."""
+    from lab.bench import _failover_report
+
+    scenario, _, mode = key.partition(", ")
+    for row in _failover_report.summary(results):
+        if (row["scenario"], row["mode"]) == (scenario, mode):
+            return {
+                "runs": n(row["runs"]),
+                "promotion s": n(row["promotion_s"], 1),
+                "lost (each run)": ", ".join(n(v) for v in row["lost"]),
+                "acknowledged (each run)": ", ".join(n(v) for v in row["acknowledged"]),
+                "p95 ms": n(row["p95_ms"], 1),
+                "app CPU ms": n(row["app_cpu_ms"], 2),
+                "Redis CPU ms": n(row["redis_cpu_ms"], 3),
+            }
+    raise KeyError(f"no failover scenario and mode {key!r}")

@@ -236,6 +236,8 @@ def check_table(page: Path, table: _markdown.Table) -> list[str]:
                 expected = _results.cost_goal_row(data, key)
             elif table.scope == "shed":
                 expected = _results.shed_row(data, key)
+            elif table.scope == "failover":
+                expected = _results.failover_row(data, key)
             elif table.scope.startswith("scale/"):
                 expected = PREDICTIONS[table.scope](data, key)
             elif table.scope.endswith("/search"):

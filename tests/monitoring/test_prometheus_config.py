@@ -67,9 +67,18 @@ def test_docker_render_is_valid_and_follows_replicas_by_dns(phase: str) -> None:
         assert jobs["signup-writer"]["dns_sd_configs"][0]["names"] == ["writer"]
     else:
         assert "signup-writer" not in jobs
+    if phase == "phase4":  # every cluster node, through the one exporter
+        redis = jobs["redis"]
+        assert redis["metrics_path"] == "/scrape"
+        assert redis["dns_sd_configs"][0]["names"] == ["redis-node"]
+        relabel = {r["target_label"]: r.get("replacement") for r in redis["relabel_configs"]}
+        assert relabel["__address__"] == f"redis-exporter:{CONTAINER_PORTS['redis-exporter']}"
+        assert relabel["__param_target"] == "redis://${1}"
     # Every other job is one named service on its container port.
     for name, job in jobs.items():
-        if name not in ("signup-server", "signup-writer"):
+        if name not in ("signup-server", "signup-writer") and not (
+            phase == "phase4" and name == "redis"
+        ):
             (target,) = job["static_configs"][0]["targets"]
             assert target.endswith(f":{CONTAINER_PORTS[monitoring.JOBS[name]]}")
 
@@ -106,9 +115,17 @@ def test_native_render_is_valid_and_scrapes_every_member(phase: str, tmp_path: P
     expected = {
         job: ctx.members[svc] for job, svc in monitoring.JOBS.items() if ctx.members.get(svc)
     }
+    if phase == "phase4":  # the job `redis` scrapes every cluster node through the exporter
+        expected["redis"] = ctx.members["redis-node"]
     assert targets == expected
     assert {"signup-server", "postgres", "cadvisor", "prometheus"} <= set(targets)
-    assert all(t.startswith("127.0.0.1:") for members in targets.values() for t in members)
+    on_hosts = set(ctx.members.get("redis-node", ())) if phase == "phase4" else set()
+    assert all(
+        t.startswith("127.0.0.1:")
+        for members in targets.values()
+        for t in members
+        if t not in on_hosts
+    )
     assert config["rule_files"] == [f"{monitoring.RULES}/*.yml"]
 
 

@@ -73,16 +73,17 @@ def markdown(result: Mapping[str, Any], title: str) -> str:
         f"away {result['host_away_s']} s more, then comes back as the new primary's replica. In",
         f"`replica behind`, the replica's host is cut off {result['lag_s']} s before and comes",
         "back as the primary's goes. A signup is lost when it was answered 202 and never became",
-        "a row; p95 is of the 202s outside the failover; CPU is per acknowledged signup.",
+        "a row. Promotion is the median time from the host lost to its replica serving; p95",
+        "the median of the 202s outside the failover; CPU is per acknowledged signup, median.",
         "",
-        "| scenario | mode | runs | promotion s (median) | lost (each run) | acknowledged "
-        "(each run) | p95 ms | app CPU ms | Redis CPU ms |",
-        "| --- | --- | ---: | ---: | --- | --- | ---: | ---: | ---: |",
+        "| scenario, mode | runs | promotion s | lost (each run) | acknowledged (each run) "
+        "| p95 ms | app CPU ms | Redis CPU ms |",
+        "| --- | ---: | ---: | --- | --- | ---: | ---: | ---: |",
     ]
     for row in summary(result):
         lines.append(
-            f"| {row['scenario']} | {row['mode']} | {row['runs']} | {row['promotion_s']:.1f} | "
-            f"{', '.join(map(str, row['lost']))} | "
+            f"| {row['scenario']}, {row['mode']} | {row['runs']} | {row['promotion_s']:.1f} | "
+            f"{', '.join(f'{n:,}' for n in row['lost'])} | "
             f"{', '.join(f'{n:,}' for n in row['acknowledged'])} | {row['p95_ms']:.1f} | "
             f"{row['app_cpu_ms']:.2f} | {row['redis_cpu_ms']:.3f} |"
         )

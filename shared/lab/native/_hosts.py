@@ -91,11 +91,18 @@ class Hosts:
             raise HostsError("hosts not created yet")
         return str(self.subnet.network_address + 1)
 
-    def create(self) -> None:
+    def plan(self) -> Hosts:
+        """Pick the subnet, so every address is known before anything is made."""
         used = _used_subnets()
         self.subnet = next((net for net in SUBNETS.subnets(new_prefix=24) if net not in used), None)
         if self.subnet is None:
             raise HostsError(f"every /24 of {SUBNETS} is in use")
+        return self
+
+    def create(self) -> None:
+        if self.subnet is None:
+            self.plan()
+        assert self.subnet is not None
         prefix = self.subnet.prefixlen
         if self.bridge in _ip("-o", "link", "show", check=False):
             # Names carry only the pid: a second set in one process would take the first's.

@@ -37,7 +37,7 @@ DOCKER_SERVICES = {
     "phase1": _PHASE1,
     "phase2": _PHASE2,
     "phase3": (*_PHASE2, "redis-exporter", "writer"),
-    "phase4": (*_PHASE2, "writer"),
+    "phase4": (*_PHASE2, "redis-exporter", "writer"),
 }
 # Who may read nginx's stub_status in Docker: the compose network (private ranges) and itself.
 NGINX_STATUS_ALLOW = ("127.0.0.1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
@@ -71,8 +71,9 @@ def prometheus_context(phase: str) -> dict[str, object]:
     services = DOCKER_SERVICES[phase]
     targets: dict[str, list[str]] = {}
     dns: dict[str, dict[str, object]] = {}
+    cluster = phase == "phase4"  # the Redis nodes, by DNS, through the one exporter
     for job, service in monitoring.JOBS.items():
-        if service not in services:
+        if service not in services or (cluster and service == "redis-exporter"):
             continue
         port = CONTAINER_PORTS[service]
         if service in SCALED:
@@ -89,6 +90,12 @@ def prometheus_context(phase: str) -> dict[str, object]:
         "alertmanagers": [f"alertmanager:{CONTAINER_PORTS['alertmanager']}"],
         "targets": targets,
         "dns_targets": dns,
+        "redis_nodes": {
+            "exporter": f"redis-exporter:{CONTAINER_PORTS['redis-exporter']}",
+            "dns": {"name": "redis-node", "port": CONTAINER_PORTS["redis"]},
+        }
+        if cluster
+        else None,
     }
 
 

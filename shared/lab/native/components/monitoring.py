@@ -47,8 +47,20 @@ def scrape_interval(service: Service) -> str:
 
 def scrape_targets(ctx: RunContext) -> dict[str, list[str]]:
     """Native targets: every member the components registered (the supervisor registers its
-    cAdvisor-named endpoint as `cadvisor`)."""
-    return {job: ctx.members[svc] for job, svc in JOBS.items() if ctx.members.get(svc)}
+    cAdvisor-named endpoint as `cadvisor`). Phase 4's Redis nodes are `redis_nodes`'."""
+    targets = {job: ctx.members[svc] for job, svc in JOBS.items() if ctx.members.get(svc)}
+    if ctx.members.get("redis-node"):
+        targets.pop("redis", None)
+    return targets
+
+
+def redis_nodes(ctx: RunContext) -> dict[str, object] | None:
+    """Phase 4: one exporter scrapes every cluster node in turn (its /scrape?target=), so a
+    node added later needs no exporter of its own."""
+    nodes, exporters = ctx.members.get("redis-node"), ctx.members.get("redis-exporter")
+    if not nodes or not exporters:
+        return None
+    return {"exporter": exporters[0], "targets": nodes}
 
 
 def native_context(ctx: RunContext, service: Service) -> dict[str, object]:
@@ -58,6 +70,7 @@ def native_context(ctx: RunContext, service: Service) -> dict[str, object]:
         "alertmanagers": ctx.members.get("alertmanager", []),
         "targets": scrape_targets(ctx),
         "dns_targets": {},
+        "redis_nodes": redis_nodes(ctx),
     }
 
 

@@ -9,6 +9,7 @@ made (not root), the nodes listen on loopback ports instead, and the runtime say
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -78,18 +79,21 @@ def ping(host: str, port: int) -> bool:
 
 
 def _hosts_for(ctx: RunContext, count: int) -> _hosts.Hosts | None:
-    """`count` hosts of the run's own, removed when it stops; None where that cannot be."""
+    """`count` hosts of the run's own, their addresses chosen now (the other services' configs
+    name them) and made just before the first node starts; None where that cannot be."""
     reason = _hosts.available()
     if reason is not None:
         log.warning("cluster nodes on loopback ports, not hosts of their own: %s", reason)
         return None
+    return _hosts.Hosts(count).plan()
+
+
+def _make(ctx: RunContext, hosts: _hosts.Hosts) -> None:
     removed = _hosts.remove_stale()
     if removed:
         log.info("removed what a stopped run left: %s", ", ".join(removed))
-    hosts = _hosts.Hosts(count)
     hosts.create()
     ctx.on_stop.append(hosts.destroy)
-    return hosts
 
 
 def redis_node(ctx: RunContext, service: Service) -> list[ProcSpec]:
@@ -112,18 +116,21 @@ def redis_node(ctx: RunContext, service: Service) -> list[ProcSpec]:
             fsync=appendfsync(service),
             bus_port=bus,
         )
-        specs.append(
-            spec(
-                ctx,
-                service,
-                name=name,
-                command=command if hosts is None else hosts.wrap(index, command),
-                check=lambda host=host, port=port: ping(host, port),  # type: ignore[misc]
-                # The port check is of 127.0.0.1, where a node on a host of its own is not.
-                port=port if hosts is None else None,
-                url=f"redis://{host}:{port}",
-            )
+        made = spec(
+            ctx,
+            service,
+            name=name,
+            command=command if hosts is None else hosts.wrap(index, command),
+            check=lambda host=host, port=port: ping(host, port),  # type: ignore[misc]
+            # The port check is of 127.0.0.1, where a node on a host of its own is not.
+            port=port if hosts is None else None,
+            url=f"redis://{host}:{port}",
         )
+        if hosts is not None and index == 1:
+            # Made when the run starts, not when it is planned (a config test builds a run's
+            # processes without starting any).
+            made.prepare = functools.partial(_make, ctx, hosts)
+        specs.append(made)
     ctx.addresses[(service.name, PORT)] = members[0]
     return specs
 
