@@ -60,19 +60,34 @@ PHASE3_PANELS = {
     "signup-capacity/Writer Errors": "no writer before phase 3",
     "signup-capacity/Redis Memory": "no Redis before phase 3",
 }
+PHASE4_PANELS = {
+    "signup-capacity/Cluster Slots": "no Redis Cluster before phase 4",
+    "signup-capacity/Primaries and Replicas": "no Redis Cluster before phase 4",
+    "signup-capacity/Replica Lag": "no Redis replica before phase 4",
+    "signup-capacity/Cluster Epoch": "no Redis Cluster before phase 4",
+}
+REDIS = {"signup-capacity/Commands per Node": "no Redis before phase 3"}
 # The native runtime accounts CPU and memory per service (cgroups), not network traffic.
 NATIVE = {"signup-capacity/Network I/O": "cAdvisor-only series; the native runtime has none"}
 # Phase 3's app writes no row itself: it queues, and has no PostgreSQL pool.
 NO_POOL = {"signup-overview/Connection Pool Usage": "the phase 3 app has no database pool"}
 # Panel -> the queries (refIds) with no data in that phase; ALL for the whole panel.
 NO_DATA: dict[str, dict[str, frozenset[str]]] = {
-    "phase1": dict.fromkeys({**PHASE2_PANELS, **PHASE3_PANELS, **NATIVE}, ALL),
-    "phase2": dict.fromkeys({**PHASE3_PANELS, **NATIVE}, ALL),
+    "phase1": dict.fromkeys(
+        {**PHASE2_PANELS, **PHASE3_PANELS, **PHASE4_PANELS, **REDIS, **NATIVE}, ALL
+    ),
+    "phase2": dict.fromkeys({**PHASE3_PANELS, **PHASE4_PANELS, **REDIS, **NATIVE}, ALL),
     "phase3": {
-        **dict.fromkeys({**NATIVE, **NO_POOL}, ALL),
+        **dict.fromkeys({**PHASE4_PANELS, **NATIVE, **NO_POOL}, ALL),
         # "app overhead" is p95 request minus p95 insert_user: no insert_user in phase 3.
         "signup-traffic/Database Query Time": frozenset("B"),
         # No pool waits to measure (the gauge of requests waiting is there, at 0).
+        "signup-capacity/Pool Wait": frozenset("A"),
+    },
+    # Phase 3's app on a cluster: the same gaps as phase 3, and every cluster panel answers.
+    "phase4": {
+        **dict.fromkeys({**NATIVE, **NO_POOL}, ALL),
+        "signup-traffic/Database Query Time": frozenset("B"),
         "signup-capacity/Pool Wait": frozenset("A"),
     },
 }

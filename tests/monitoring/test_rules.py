@@ -35,6 +35,7 @@ GUIDE_ALERTS = {
     ("SignupHighDuplicateEmails", "info"),
 }
 PHASE3_ALERTS = {("SignupQueueLagGrowing", "warning"), ("SignupWriterStopped", "critical")}
+PHASE4_ALERTS = {("RedisClusterNotOk", "critical"), ("RedisPrimaryWithoutReplica", "critical")}
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -68,9 +69,9 @@ def test_promtool_test_rules() -> None:
     assert "SUCCESS" in result.stdout
 
 
-def test_every_guide_alert_and_phase3_alert_exists_with_its_severity() -> None:
+def test_every_guide_alert_and_phase3_and_4_alert_exists_with_its_severity() -> None:
     found = [(rule["alert"], rule["labels"]["severity"]) for _, rule in alerts()]
-    assert sorted(found) == sorted(GUIDE_ALERTS | PHASE3_ALERTS)
+    assert sorted(found) == sorted(GUIDE_ALERTS | PHASE3_ALERTS | PHASE4_ALERTS)
 
 
 @pytest.mark.parametrize(
@@ -82,7 +83,7 @@ def test_alert_has_what_its_receiver_needs(group: str, rule: dict[str, Any]) -> 
     name = rule["alert"]
     assert rule.get("for"), f"{name} has no `for`: one bad scrape would page"
     labels, notes = rule["labels"], rule["annotations"]
-    assert labels["service"] in ("signup", "signup-writer")
+    assert labels["service"] in ("signup", "signup-writer", "redis")
     # Grouped by severity: the group's name says which.
     assert group == f"signup-{labels['severity']}"
     assert notes["summary"].strip()
