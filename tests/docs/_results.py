@@ -443,6 +443,7 @@ def failover_row(results: dict[str, Any], key: str) -> dict[str, str]:
             return {
                 "runs": n(row["runs"]),
                 "promotion s": n(row["promotion_s"], 1),
+                "disturbed s": n(row["disturbed_s"], 1),
                 "lost (each run)": ", ".join(n(v) for v in row["lost"]),
                 "acknowledged (each run)": ", ".join(n(v) for v in row["acknowledged"]),
                 "p95 ms": n(row["p95_ms"], 1),

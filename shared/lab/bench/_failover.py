@@ -1,4 +1,5 @@
-"""`make bench PART=failover`: phase 4 losing a primary's host under load, with and without WAIT.
+"""`make bench PART=failover`: phase 4 losing a primary's host under load, with and without WAIT,
+and growing by a primary under load.
 
 Phase 4 natively (nodes on hosts of their own, monitoring left out), k6 on the host at a
 constant RATE for DURATION (loadtests/rate.js). CUT_AT seconds in, the host of one primary
@@ -10,6 +11,9 @@ more, then brings it back, when it rejoins as the new primary's replica. Two sce
 - `replica behind`: the replica's host is cut off LAG_S seconds before the primary's, and
   comes back when the primary's host goes: it missed what the primary took meanwhile, the
   case that asynchronous replication loses and WAIT is for.
+
+- `grown`: no loss at all; two spare nodes join as a fourth primary and its replica, and a
+  quarter of the slots move onto them while the signups arrive (`make cluster-grow`).
 
 Each in both modes (SIGNUP_WAIT_REPLICAS=1 and 0), on a fresh stack each time. After k6, the
 writer drains every shard; an acknowledged signup (202) with no row is lost. k6 tags each
@@ -39,6 +43,7 @@ from lab.bench import _failover_report
 from lab.bench._targets import observers
 from lab.loadtest import _k6, _run_wall
 from lab.native import _hosts
+from lab.native.components import redis_cluster
 from lab.native.stack import Stack, running
 from lab.runtime import http_ok
 from lab.topology import REPO, load
@@ -118,8 +123,18 @@ def _wait(condition: Any, timeout: float, what: str) -> None:
 
 def disturb(stack: Stack, scenario: str, timeline: Timeline) -> None:
     """Cut a primary's host (and for `replica behind` its replica's first), wait for the
-    promotion, keep the host away HOST_AWAY s more, bring it back, wait until it rejoined."""
+    promotion, keep the host away HOST_AWAY s more, bring it back, wait until it rejoined.
+    Or, for `grown`, add a primary and its replica and rebalance."""
     members = list(stack.ctx.members["redis-node"])
+    if scenario == "grown":
+        timeline.mark("growing")
+        grown = subprocess.run(
+            redis_cluster.grow_command(members), capture_output=True, text=True, check=False
+        )
+        if grown.returncode != 0:
+            raise FailoverError(f"growing the cluster failed: {grown.stdout}{grown.stderr}")
+        timeline.mark("grown")
+        return
     hosts = _hosts.Hosts(len(members))
     view = roles(members[0])
     primary = next(a for a, of in view.items() if of is None)
@@ -188,8 +203,11 @@ def p95(values: list[float]) -> float | None:
 
 
 def verdict(found: list[Answer], stored: set[str], events: Mapping[str, float]) -> dict[str, Any]:
-    """Answers by status before, during (host lost to rejoined) and after; lost signups; p95."""
-    lost_at, back = events["primary's host lost"], events["rejoined as replica"]
+    """Answers by status before, during (host lost to rejoined, or growing to grown) and
+    after; lost signups; p95."""
+    lost_at = events.get("primary's host lost", events.get("growing", 0.0))
+    back = events.get("rejoined as replica", events.get("grown", 0.0))
+    promoted = events.get("replica promoted")
     acknowledged = [a for a in found if a[1] == "202"]
     outside = [ms for t, s, ms, _ in acknowledged if not lost_at <= t - ms / 1000 <= back]
 
@@ -197,7 +215,8 @@ def verdict(found: list[Answer], stored: set[str], events: Mapping[str, float]) 
         return dict(Counter(s for t, s, ms, _ in found if start <= t - ms / 1000 < end))
 
     return {
-        "promotion_s": round(events["replica promoted"] - lost_at, 2),
+        "promotion_s": None if promoted is None else round(promoted - lost_at, 2),
+        "disturbed_s": round(back - lost_at, 2),
         "answers": {
             "before": period(0, lost_at),
             "during": period(lost_at, back),
@@ -216,7 +235,8 @@ def run_once(work: Path, mode: str, scenario: str, rate: int, seconds: int) -> d
     run_id = f"fo{int(time.time())}"
     skip = observers(load("phase4"))
     environment = {"app": MODES[mode]}
-    with running("phase4", work, environment=environment, skip=skip) as stack:
+    variables = {"REDIS_NODES": "8"} if scenario == "grown" else {}
+    with running("phase4", work, variables=variables, environment=environment, skip=skip) as stack:
         writer = stack.entry("writer").spec.url
         assert writer is not None
         out = work / "k6.csv"

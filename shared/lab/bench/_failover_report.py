@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 
 from lab.bench._figure import save
 
-SCENARIOS = ("host lost", "replica behind")
+SCENARIOS = ("host lost", "replica behind", "grown")
 MODES = ("WAIT 1", "no WAIT")
 
 STATUS_STYLE = {
@@ -25,6 +25,8 @@ EVENT_STYLE = {
     "replica promoted": ("tab:orange", "--"),
     "host back": ("tab:grey", ":"),
     "rejoined as replica": ("tab:blue", ":"),
+    "growing": ("black", "--"),
+    "grown": ("tab:blue", ":"),
 }
 
 
@@ -41,7 +43,8 @@ def summary(result: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "scenario": scenario,
                     "mode": mode,
                     "runs": len(runs),
-                    "promotion_s": statistics.median(r["promotion_s"] for r in runs),
+                    "promotion_s": _median([r["promotion_s"] for r in runs]),
+                    "disturbed_s": _median([r["disturbed_s"] for r in runs]),
                     "lost": [len(r["lost"]) for r in runs],
                     "acknowledged": [r["acknowledged"] for r in runs],
                     "p95_ms": statistics.median(
@@ -58,6 +61,11 @@ def summary(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows_
 
 
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
 def _answers(period: Mapping[str, int]) -> str:
     return ", ".join(f"{status}: {n}" for status, n in sorted(period.items())) or "none"
 
@@ -67,29 +75,35 @@ def markdown(result: Mapping[str, Any], title: str) -> str:
         f"# {title}",
         "",
         "Written by `make bench PART=failover` (shared/lab/bench/_failover.py says how):",
-        f"phase 4 natively, {result['rate']} signups/s for {result['duration_s']} s;",
+        f"phase 4 natively, {result['rate']} signups/s for {result['duration_s']} s.",
         f"{result['cut_at_s']} s in, one primary's host loses its link; after its replica is",
-        "promoted the host stays",
-        f"away {result['host_away_s']} s more, then comes back as the new primary's replica. In",
-        f"`replica behind`, the replica's host is cut off {result['lag_s']} s before and comes",
-        "back as the primary's goes. A signup is lost when it was answered 202 and never became",
-        "a row. Promotion is the median time from the host lost to its replica serving; p95",
-        "the median of the 202s outside the failover; CPU is per acknowledged signup, median.",
+        f"promoted the host stays away {result['host_away_s']} s more, then comes back as the",
+        f"new primary's replica. In `replica behind`, the replica's host is cut off",
+        f"{result['lag_s']} s before, and comes back as the primary's goes. In `grown`, a fourth",
+        "primary and its replica join instead, and a quarter of the slots move onto them.",
         "",
-        "| scenario, mode | runs | promotion s | lost (each run) | acknowledged (each run) "
-        "| p95 ms | app CPU ms | Redis CPU ms |",
-        "| --- | ---: | ---: | --- | --- | ---: | ---: | ---: |",
+        "Promotion: from the host lost to its replica serving. Disturbed: until the host",
+        "rejoined, or the growing was done. A signup is lost when it was answered 202 and never",
+        "became a row. p95: of the 202s outside the disturbance. CPU: per acknowledged signup.",
+        "Medians over the runs, but the losses of every run.",
+        "",
+        "| scenario, mode | runs | promotion s | disturbed s | lost (each run) | acknowledged "
+        "(each run) | p95 ms | app CPU ms | Redis CPU ms |",
+        "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |",
     ]
     for row in summary(result):
+        promotion = "-" if row["promotion_s"] is None else f"{row['promotion_s']:.1f}"
         lines.append(
-            f"| {row['scenario']}, {row['mode']} | {row['runs']} | {row['promotion_s']:.1f} | "
+            f"| {row['scenario']}, {row['mode']} | {row['runs']} | {promotion} | "
+            f"{row['disturbed_s']:.1f} | "
             f"{', '.join(f'{n:,}' for n in row['lost'])} | "
             f"{', '.join(f'{n:,}' for n in row['acknowledged'])} | {row['p95_ms']:.1f} | "
             f"{row['app_cpu_ms']:.2f} | {row['redis_cpu_ms']:.3f} |"
         )
     lines += [
         "",
-        "Answers by status, from the host lost until it rejoined, and after:",
+        "Answers by status while disturbed (the host lost until it rejoined, or growing), and"
+        " after:",
         "",
         "| scenario | mode | run | during | after |",
         "| --- | --- | ---: | --- | --- |",
@@ -137,8 +151,11 @@ def plot(result: Mapping[str, Any], path: Path) -> None:
         for event, at in run["events"].items():
             color, style = EVENT_STYLE[event]
             ax.axvline(at - start, color=color, linestyle=style, linewidth=1, label=event)
+        promoted = (
+            "" if run["promotion_s"] is None else f"promoted after {run['promotion_s']:.1f} s, "
+        )
         ax.set_title(
-            f"{run['scenario']}, {run['mode']}: promoted after {run['promotion_s']:.1f} s, "
+            f"{run['scenario']}, {run['mode']}: {promoted}"
             f"{len(run['lost'])} acknowledged signups lost",
             fontsize=10,
         )
