@@ -78,7 +78,7 @@ def markdown(result: Mapping[str, Any], title: str) -> str:
         f"phase 4 natively, {result['rate']} signups/s for {result['duration_s']} s.",
         f"{result['cut_at_s']} s in, one primary's host loses its link; after its replica is",
         f"promoted the host stays away {result['host_away_s']} s more, then comes back as the",
-        f"new primary's replica. In `replica behind`, the replica's host is cut off",
+        "new primary's replica. In `replica behind`, the replica's host is cut off",
         f"{result['lag_s']} s before, and comes back as the primary's goes. In `grown`, a fourth",
         "primary and its replica join instead, and a quarter of the slots move onto them.",
         "",
