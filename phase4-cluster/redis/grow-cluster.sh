@@ -8,14 +8,26 @@ set -eu
 [ "$#" -eq 3 ] || { echo "usage: grow-cluster.sh EXISTING_NODE NEW_PRIMARY NEW_REPLICA" >&2; exit 2; }
 existing=$1 primary=$2 replica=$3
 id_of() { redis-cli -h "${1%:*}" -p "${1##*:}" cluster myid; }
+# Until every node of the cluster knows node $1: a node joins by gossip, and redis-cli refuses
+# the next step while the nodes disagree about the configuration.
+known_to_all() {
+  id=$(id_of "$1")
+  tries=0
+  while :; do
+    missing=0
+    for node in $(redis-cli -h "${existing%:*}" -p "${existing##*:}" cluster nodes | awk '{ sub(/@.*/, "", $2); print $2 }'); do
+      redis-cli -h "${node%:*}" -p "${node##*:}" cluster nodes | grep -q "^$id " || missing=1
+    done
+    [ "$missing" -eq 0 ] && return 0
+    tries=$((tries + 1))
+    [ "$tries" -lt 300 ] || { echo "grow-cluster.sh: $1 is not known to every node after 30 s" >&2; exit 1; }
+    sleep 0.1
+  done
+}
 redis-cli --cluster add-node "$primary" "$existing"
-# A node joins by gossip; the replica can be attached once its primary is known to all.
-tries=0
-until redis-cli -h "${existing%:*}" -p "${existing##*:}" cluster nodes | grep -q "$(id_of "$primary")"; do
-  tries=$((tries + 1)); [ "$tries" -lt 100 ] || { echo "grow-cluster.sh: $primary never joined" >&2; exit 1; }
-  sleep 0.1
-done
+known_to_all "$primary"
 redis-cli --cluster add-node "$replica" "$existing" --cluster-slave --cluster-master-id "$(id_of "$primary")"
+known_to_all "$replica"
 redis-cli --cluster rebalance "$existing" --cluster-use-empty-masters
 echo  # redis-cli ends on a colour code without a newline
 redis-cli --cluster check "$existing" | tail -3

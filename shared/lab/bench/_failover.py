@@ -30,6 +30,7 @@ import os
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Mapping
@@ -172,21 +173,24 @@ Answer = tuple[float, str, float, str]
 
 
 def answers(path: Path, run_id: str) -> list[Answer]:
-    """Every POST /signup of k6's CSV (K6_CSV_TIME_FORMAT=unix_milli, system tags vu and iter):
-    the email is u-<run id>-<vu>-<iteration + 1> (every request of the run is a new signup)."""
+    """Every POST /signup of k6's CSV (K6_CSV_TIME_FORMAT=unix_milli, system tags vu and iter,
+    which k6 writes into the `metadata` column): the email is u-<run id>-<vu>-<iteration + 1>
+    (every request of the run is a new signup)."""
     if not path.exists():
         raise FailoverError(f"k6 wrote no CSV at {path}: see its output")
+    found = []
     with path.open() as file:
-        return [
-            (
-                float(r["timestamp"]) / 1000,
-                r["status"],
-                float(r["metric_value"]),
-                f"u-{run_id}-{r['vu']}-{int(r['iter']) + 1}@signup-lab.test",
+        for r in csv.DictReader(file):
+            if r["metric_name"] != "http_req_duration" or r["name"] != "POST /signup":
+                continue
+            meta = dict(urllib.parse.parse_qsl(r.get("metadata") or ""))
+            if "vu" not in meta or "iter" not in meta:
+                raise FailoverError(f"{path}: k6 wrote no vu and iter (--system-tags)")
+            email = f"u-{run_id}-{meta['vu']}-{int(meta['iter']) + 1}@signup-lab.test"
+            found.append(
+                (float(r["timestamp"]) / 1000, r["status"], float(r["metric_value"]), email)
             )
-            for r in csv.DictReader(file)
-            if r["metric_name"] == "http_req_duration" and r["name"] == "POST /signup"
-        ]
+    return found
 
 
 def rows(database_url: str, run_id: str) -> set[str]:
