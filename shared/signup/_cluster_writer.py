@@ -32,7 +32,7 @@ class ClusterWriter(Writer):
     def _connect(self) -> Redis | RedisCluster:
         return connect(self.settings, max_connections=2)
 
-    async def _on_redis_error(self, stage: str, exc: RedisError) -> None:
+    async def _on_redis_error(self, stage: str, exc: RedisError | RedisClusterException) -> None:
         await super()._on_redis_error(stage, exc)
         await self._refresh()
 

@@ -17,7 +17,7 @@ from typing import cast
 
 import psycopg
 from redis.asyncio import Redis, RedisCluster
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
 from signup import _insert, _stream, metrics
 from signup._batch import ACKNOWLEDGE, Batch, Entry, acknowledgement, parse
@@ -47,6 +47,12 @@ if #pending > 0 then return 0 end
 return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 """
 
+
+# What Redis failing looks like to the writer: the server's errors and the connection's
+# (RedisError), and, in phase 4, the cluster client's own (no node serves a slot yet, the
+# cluster cannot be reached), which redis-py raises as RedisClusterException. Either way the
+# writer backs off and tries again; it never exits over Redis.
+REDIS_FAILURES = (RedisError, RedisClusterException)
 
 # What one read or take-over returned: entries by stream (phase 3 has one stream, phase 4 one
 # per shard; an entry id is unique only within its stream).
@@ -131,13 +137,13 @@ class Writer:
                 if "BUSYGROUP" in str(exc):
                     return
                 raise
-            except RedisError as exc:
+            except REDIS_FAILURES as exc:
                 log.warning("redis unavailable (%s); retrying", exc)
                 metrics.writer().errors.labels("read").inc()
                 await self._backoff(attempt)
                 attempt += 1
 
-    async def _on_redis_error(self, stage: str, exc: RedisError) -> None:
+    async def _on_redis_error(self, stage: str, exc: RedisError | RedisClusterException) -> None:
         if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
             # The stream or the group vanished: Redis lost its data (or someone deleted it).
             log.error(
@@ -178,7 +184,7 @@ class Writer:
             if cursor in (b"0-0", "0-0"):
                 self.claimed.add(stream)
                 await self._forget_gone_consumers(stream)
-        except RedisError as exc:
+        except REDIS_FAILURES as exc:
             self.next_claim = time.monotonic() + self.claim_every
             await self._on_redis_error("claim", exc)
             return {}
@@ -220,7 +226,7 @@ class Writer:
                     return own
                 self.reread_own = False
             got = await self._xread(size, IDLE_BLOCK_MS)
-        except RedisError as exc:
+        except REDIS_FAILURES as exc:
             await self._on_redis_error("read", exc)
             return {}
         self.redis_failures = 0
@@ -239,7 +245,7 @@ class Writer:
                 break  # write what is in hand; read nothing more into our pending list
             try:
                 more = await self._xread(size - _count(got), None)
-            except RedisError as exc:
+            except REDIS_FAILURES as exc:
                 # Write what we have now; whatever this read moved to our pending list is
                 # fetched back by the next read.
                 log.warning("read failed while filling a batch: %s", exc)
@@ -327,7 +333,7 @@ class Writer:
                     keys, args = acknowledgement(stream, batch)
                     await self._acknowledge_script(keys=keys, args=args)
                 return True
-            except RedisError as exc:
+            except REDIS_FAILURES as exc:
                 metrics.writer().errors.labels("ack").inc()
                 count = sum(len(batch) for batch in batches.values())
                 log.warning("acknowledging %d entries failed: %s", count, exc)
@@ -372,7 +378,7 @@ class Writer:
                     pipe.xlen(stream)
                     pipe.xrange(stream, count=1)
                 replies = await pipe.execute()
-        except RedisError:
+        except REDIS_FAILURES:
             return  # the loop's own reads count Redis failures
         metrics.writer().queue_depth.set(sum(replies[0::2]))
         firsts = [int(first[0][0].split(b"-")[0]) for first in replies[1::2] if first]

@@ -18,6 +18,7 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -175,18 +176,23 @@ def replot(path: Path) -> int:
 
 
 def _alone(part: str, out: Path, quick: bool) -> int:
-    """A part that runs by itself, with its own results file: shed or failover."""
+    """A part that runs by itself, with its own results file: shed or failover. Its folder of
+    run logs is kept when it fails, and the path printed."""
     host = file_safe(socket.gethostname())
     date = datetime.now(UTC).strftime("%Y-%m-%d")
+    work = Path(tempfile.mkdtemp(prefix="lab-bench-"))
     try:
-        with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
-            if part == "shed":
-                written = _shed.main(out, Path(tmp), host, date, quick)
-            else:
-                written = _failover.main(out, Path(tmp), host, date, quick)
+        if part == "shed":
+            written = _shed.main(out, work, host, date, quick)
+        else:
+            written = _failover.main(out, work, host, date, quick)
     except (_shed.ShedError, _failover.FailoverError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}\nthe runs' logs are kept in {work}", file=sys.stderr)
         return 1
+    except BaseException:
+        print(f"the runs' logs are kept in {work}", file=sys.stderr)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
     print("\n".join(f"  {path}" for path in written))
     return 0
 
