@@ -451,3 +451,32 @@ def failover_row(results: dict[str, Any], key: str) -> dict[str, str]:
                 "Redis CPU ms": n(row["redis_cpu_ms"], 3),
             }
     raise KeyError(f"no failover scenario and mode {key!r}")
+
+
+def failover_quotable(results: dict[str, Any]) -> set[str]:
+    """Every number the cluster page may quote from `make bench PART=failover`: the run's
+    settings, each run's promotion, disturbance, answers by status, acknowledged and lost
+    counts, p95 and CPU, each scenario's medians, and ratios between the two modes."""
+    from lab.bench import _failover_report
+
+    values: list[float] = [results[k] for k in ("rate", "duration_s", "cut_at_s")]
+    values += [results["host_away_s"], results["lag_s"]]
+    for run in results["runs"]:
+        values += [v for v in (run["promotion_s"], run["disturbed_s"]) if v is not None]
+        values += [run["acknowledged"], len(run["lost"])]
+        values += [v for v in run["p95_ms"].values() if v is not None]
+        values += run["cpu_ms_per_signup"].values()
+        for period in run["answers"].values():
+            values += period.values()
+            values.append(sum(period.values()))
+    rows = _failover_report.summary(results)
+    for row in rows:
+        values += [v for k, v in row.items() if isinstance(v, int | float)]
+    by = {(r["scenario"], r["mode"]): r for r in rows}
+    for scenario in {r["scenario"] for r in rows}:
+        wait, bare = by.get((scenario, "WAIT 1")), by.get((scenario, "no WAIT"))
+        if wait and bare:
+            for key in ("p95_ms", "app_cpu_ms", "redis_cpu_ms"):
+                if bare[key]:
+                    values += [wait[key] / bare[key], wait[key] - bare[key]]
+    return {form for value in values for form in _forms(float(value))}

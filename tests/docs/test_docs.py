@@ -411,3 +411,23 @@ def test_numbers_in_the_prose_come_from_the_run_or_a_setting(page: Path | str) -
         if number not in allowed and float(number.replace(",", "")) > 12
     ]
     assert not stray, "numbers neither in " + runs[0] + " nor a setting:\n" + "\n".join(stray)
+
+
+# Phase 4's own settings, each from where it is set: the cluster's 16,384 hash slots (Redis),
+# the node timeout (phase4-cluster/compose.yaml), the shards (SHARDS) and nodes (REDIS_NODES).
+CLUSTER_SETTINGS = {"16,384", "3,000", "3000"}
+
+
+def test_numbers_in_the_cluster_page_come_from_its_run_or_a_setting() -> None:
+    path = DOCS / "04-cluster.md"
+    sources = {t.source for t in _markdown.marked_tables(path)}
+    runs = [s for s in sources if load_json((DOCS / s).resolve())["bench"]["part"] == "failover"]
+    assert len(runs) == 1, f"docs/04-cluster.md cites {sorted(sources)}: one failover run, please"
+    allowed = _results.failover_quotable(load_json((DOCS / runs[0]).resolve()))
+    allowed |= settings() | CLUSTER_SETTINGS
+    stray = [
+        f"docs/04-cluster.md:{line}: {number}"
+        for line, number in _markdown.prose_numbers(path)
+        if number not in allowed and float(number.replace(",", "")) > 12
+    ]
+    assert not stray, "numbers neither in " + runs[0] + " nor a setting:\n" + "\n".join(stray)

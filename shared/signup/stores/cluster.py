@@ -69,6 +69,29 @@ class NotReplicated(Overloaded):
     message = "signup not confirmed, check GET /signup/status before retrying"
 
 
+class _Cluster(RedisCluster):
+    """redis-py's cluster client, meeting the nodes an ASK sends it to.
+
+    While slots move to a node added since the client last read the cluster's layout (growing
+    the cluster under load), Redis answers ASK with that node's address. redis-py looks the
+    address up among the nodes it knows, finds none, and fails with an AttributeError, not a
+    Redis error: the writer exited on it once in the failover bench. Here an unknown node is
+    met on the spot, as redis-py itself does for a MOVED.
+    """
+
+    def get_node(
+        self, host: str | None = None, port: int | None = None, node_name: str | None = None
+    ) -> ClusterNode | None:
+        node = super().get_node(host, port, node_name)
+        if node is None and node_name:
+            node_host, _, node_port = node_name.rpartition(":")
+            if node_host and node_port.isdigit():
+                manager = self.nodes_manager
+                node = ClusterNode(node_host, int(node_port), **manager.connection_kwargs)
+                manager.nodes_cache[node.name] = node
+        return node
+
+
 async def refresh(client: RedisCluster) -> None:
     """Ask the cluster again which primary serves which slots. redis-py does so by itself
     after a failed single command; a failed pipeline leaves its map as it was, so the store and
@@ -79,7 +102,7 @@ async def refresh(client: RedisCluster) -> None:
 def connect(settings: Settings, *, max_connections: int) -> RedisCluster:
     """A cluster client that fails fast: a node that does not answer is one quick error, and
     the next command asks the cluster again where the slot lives (see `refresh`)."""
-    return RedisCluster(
+    return _Cluster(
         startup_nodes=[ClusterNode(host, port) for host, port in settings.redis_cluster_nodes],
         # A shard without its primary must not stop the others.
         require_full_coverage=False,
