@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from signup import _shards, _stream
 from signup.app import create_app
 from signup.config import Settings
-from signup.stores import DuplicateEmail
+from signup.stores import DuplicateEmail, Overloaded
 from signup.stores.cluster import ClusterStore, NotReplicated, ShardUnavailable
 from signup.validation import SignupRequest
 from tests import _cluster
@@ -136,6 +136,39 @@ def test_a_replica_that_does_not_answer_makes_wait_refuse_the_202(
     assert claim_on_node(first(redis_cluster), email) is not None
     (again,) = asyncio.run(create_all(ClusterStore(settings(redis_cluster)), [email]))
     assert isinstance(again, DuplicateEmail)
+
+
+def test_a_node_that_hangs_holds_only_its_own_turns(redis_cluster: RedisCluster) -> None:
+    """One turn per node: while a paused primary holds it, the next signup of its shards is
+    refused once its wait for a turn runs out (a 503), and another primary's signup goes on."""
+    redis_cluster.flush()
+    view = _cluster.layout(first(redis_cluster))
+    paused, other = [n.address for n in view if n.primary and n.address != first(redis_cluster)]
+    stuck = emails_on(redis_cluster, paused, 2, "stuck")
+    free = emails_on(redis_cluster, other, 1, "free")[0]
+    pid = next(n.process.pid for n in redis_cluster.nodes if f"127.0.0.1:{n.port}" == paused)
+    assert pid is not None
+    store = ClusterStore(settings(redis_cluster, pool_max=1, pool_timeout=0.2, wait_replicas=0))
+
+    async def scenario() -> list[Any]:
+        await store._cluster.initialize()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            hung = asyncio.ensure_future(store.create(signup(stuck[0])))
+            await asyncio.sleep(0.05)  # it holds the paused node's one turn
+            others = await asyncio.gather(
+                store.create(signup(stuck[1])), store.create(signup(free)), return_exceptions=True
+            )
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        first_one = await asyncio.gather(hung, return_exceptions=True)
+        await store.close()
+        return [*first_one, *others]
+
+    hung, waiting, elsewhere = asyncio.run(scenario())
+    assert isinstance(waiting, Overloaded), waiting
+    assert isinstance(elsewhere, dict), elsewhere
+    assert isinstance(hung, dict | ShardUnavailable), hung  # answered after the pause, or not
 
 
 def test_the_http_answers_of_the_cluster_store(redis_cluster: RedisCluster) -> None:

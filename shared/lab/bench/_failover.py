@@ -164,8 +164,20 @@ def disturb(stack: Stack, scenario: str, timeline: Timeline) -> None:
     finally:
         hosts.set_link(index(primary), up=True)
     timeline.mark("host back")
-    _wait(lambda: roles(replica).get(primary) == replica, 60, "the old primary rejoined")
+    _wait(lambda: synced(primary, replica), 60, "the old primary resynchronised as replica")
     timeline.mark("rejoined as replica")
+
+
+def synced(node: str, primary: str) -> bool:
+    """`node` replicates `primary`, its copy complete (what a WAIT on `primary` needs): the
+    cluster's view says so before the full resynchronisation is done."""
+    with _redis(node) as client:
+        info = client.info("replication")
+    return bool(
+        info.get("role") == "slave"
+        and f"{info.get('master_host')}:{info.get('master_port')}" == primary
+        and info.get("master_link_status") == "up"
+    )
 
 
 # (Unix seconds the answer came, HTTP status, ms it took, email sent)

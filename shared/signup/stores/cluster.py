@@ -32,12 +32,12 @@ from redis.backoff import NoBackoff
 from redis.exceptions import (
     AskError,
     ClusterError,
-    ConnectionError,
     RedisClusterException,
     RedisError,
-    TimeoutError,
     TryAgainError,
 )
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from signup import _shards, _stream
 from signup.config import Settings
@@ -197,7 +197,7 @@ class ClusterStore(QueueStore):
             if isinstance(results[0], Exception):
                 raise results[0]
             return results
-        except (ConnectionError, TimeoutError, ClusterError):
+        except (RedisConnectionError, RedisTimeoutError, ClusterError):
             self._down[node.name] = time.monotonic() + BREAK_SECONDS
             self._stale = True
             raise
@@ -221,7 +221,7 @@ class ClusterStore(QueueStore):
     def _failure(self, exc: RedisError) -> StoreUnavailable | Overloaded:
         # MOVED or ASK that redis-py's one redirection did not settle: the slot is moving.
         moving = AskError | TryAgainError
-        if isinstance(exc, ConnectionError | TimeoutError | ClusterError | moving):
+        if isinstance(exc, RedisConnectionError | RedisTimeoutError | ClusterError | moving):
             return ShardUnavailable(self._settings.retry_after_seconds, f"redis cluster: {exc}")
         return super()._failure(exc)
 
