@@ -9,7 +9,7 @@ before any app answers (the `claims` one-shot), or the API would answer 202 for 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -48,6 +48,16 @@ def post(url: str, email: str) -> int:
     return httpx.post(f"{url}/signup", json=body, timeout=10).status_code
 
 
+def recorded(url: str, email: str) -> Callable[[], bool]:
+    """True once the queued signup of `email` is a row (phases 3 and 4)."""
+
+    def check() -> bool:
+        answer = httpx.get(f"{url}/signup/status", params={"email": email}, timeout=10)
+        return bool(answer.json().get("status") == "recorded")
+
+    return check
+
+
 def down(env: dict[str, str]) -> None:
     result = make("down", env)
     assert result.returncode == 0, result.stderr
@@ -62,16 +72,7 @@ def test_a_known_email_answers_409_in_every_phase_after_it(lab_env: dict[str, st
     assert "claims: claims rebuilt: 1 emails marked recorded" in said
     assert post(url, "ADA@example.com") == 409, "phase 1's row is claimed before phase 3 answers"
     assert post(url, "grace@example.com") == 202
-    wait_until(
-        lambda: (
-            httpx.get(f"{url}/signup/status", params={"email": "grace@example.com"})
-            .json()
-            .get("status")
-            == "recorded"
-        ),
-        30,
-        "phase 3's writer wrote grace's row",
-    )
+    wait_until(recorded(url, "grace@example.com"), 30, "phase 3's writer wrote grace's row")
     down(lab_env)
 
     url, _ = up(lab_env, "phase1")
@@ -90,16 +91,7 @@ def test_a_known_email_answers_409_in_every_phase_after_it(lab_env: dict[str, st
     assert "claims rebuilt: 3 emails marked recorded" in said
     assert post(url, "GRACE@example.com") == 409
     assert post(url, "turing@example.com") == 202
-    wait_until(
-        lambda: (
-            httpx.get(f"{url}/signup/status", params={"email": "turing@example.com"})
-            .json()
-            .get("status")
-            == "recorded"
-        ),
-        30,
-        "phase 4's writer wrote turing's row",
-    )
+    wait_until(recorded(url, "turing@example.com"), 30, "phase 4's writer wrote turing's row")
     down(lab_env)
 
     url, _ = up(lab_env, "phase1")

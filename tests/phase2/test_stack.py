@@ -18,6 +18,7 @@ import pytest
 from lab.native.components import nginx
 from lab.native.stack import Stack
 from signup.config import Settings
+from tests._contract import check_contract
 from tests.phase2._phase2 import (
     Load,
     admin_console,
@@ -55,29 +56,7 @@ def created_per_replica(stack: Stack) -> dict[str, float]:
 
 
 def test_the_contract_through_nginx(stack: Stack) -> None:
-    url = stack.url
-    assert httpx.get(f"{url}/").json() == {"message": "welcome"}
-    body = {"email": "Ada@Example.com", "first_name": " Ada ", "last_name": "Lovelace"}
-    created = httpx.post(f"{url}/signup", json=body)
-    assert created.status_code == 201
-    assert created.json()["message"] == "user created successfully"
-    user = created.json()["user"]
-    assert (user["email"], user["first_name"], user["last_name"]) == (
-        "ada@example.com",
-        "Ada",
-        "Lovelace",
-    )
-    again = httpx.post(f"{url}/signup", json={**body, "email": "ADA@example.com"})
-    assert (again.status_code, again.json()) == (409, {"error": "email already exists"})
-    invalid = httpx.post(f"{url}/signup", json={**body, "email": "nope"})
-    assert (invalid.status_code, invalid.json()) == (400, {"error": "invalid email format"})
-    garbage = httpx.post(
-        f"{url}/signup", content=b"{", headers={"Content-Type": "application/json"}
-    )
-    assert (garbage.status_code, garbage.json()) == (400, {"error": "invalid request body"})
-    wrong = httpx.get(f"{url}/signup")
-    assert (wrong.status_code, wrong.json()) == (405, {"error": "method not allowed"})
-    assert httpx.get(f"{url}/readyz").status_code == 200
+    check_contract(stack.url, created=201)
 
 
 def test_signups_through_nginx_land_on_every_replica(stack: Stack) -> None:

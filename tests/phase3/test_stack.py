@@ -20,6 +20,7 @@ from lab.native import _cgroup
 from lab.native.components import SKIPPED
 from lab.native.stack import Stack
 from lab.topology import load
+from tests._contract import check_contract
 from tests._probe import wait_until
 from tests.phase2._phase2 import Load, emails, rows_by_email
 from tests.phase3._phase3 import backlog, drained, phase3, statuses
@@ -44,6 +45,10 @@ def test_native_matches_compose(stack: Stack) -> None:
             service = topology[entry.spec.service]
             assert entry.cgroup is not None, f"{entry.spec.name} runs outside a cgroup"
             assert entry.cgroup.limits() == (service.cpus, service.memory), entry.spec.name
+
+
+def test_the_contract_through_nginx(stack: Stack) -> None:
+    check_contract(stack.url, created=202)
 
 
 def test_signups_through_nginx_become_exactly_one_row_each(stack: Stack) -> None:

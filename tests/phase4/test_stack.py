@@ -17,6 +17,7 @@ from lab.native.stack import Stack
 from lab.topology import load
 from signup import _shards
 from tests import _cluster
+from tests._contract import check_contract
 from tests._probe import wait_until
 from tests.phase2._phase2 import Load, emails, rows_by_email
 from tests.phase4._phase4 import SHARDS, STREAM, nodes, phase4, primaries, waiting
@@ -66,29 +67,7 @@ def test_three_primaries_each_with_a_replica_each_with_four_shards(stack: Stack)
 
 
 def test_the_contract_through_nginx(stack: Stack) -> None:
-    url = stack.url
-    assert httpx.get(f"{url}/").json() == {"message": "welcome"}
-    body = {"email": "Ada@Example.com", "first_name": " Ada ", "last_name": "Lovelace"}
-    accepted = httpx.post(f"{url}/signup", json=body)
-    assert accepted.status_code == 202
-    assert accepted.json()["message"] == "signup accepted"
-    user = accepted.json()["user"]
-    assert (user["email"], user["first_name"], user["last_name"]) == (
-        "ada@example.com",
-        "Ada",
-        "Lovelace",
-    )
-    again = httpx.post(f"{url}/signup", json={**body, "email": "ADA@example.com"})
-    assert (again.status_code, again.json()) == (409, {"error": "email already exists"})
-    invalid = httpx.post(f"{url}/signup", json={**body, "email": "nope"})
-    assert (invalid.status_code, invalid.json()) == (400, {"error": "invalid email format"})
-    garbage = httpx.post(
-        f"{url}/signup", content=b"{", headers={"Content-Type": "application/json"}
-    )
-    assert (garbage.status_code, garbage.json()) == (400, {"error": "invalid request body"})
-    wrong = httpx.get(f"{url}/signup")
-    assert (wrong.status_code, wrong.json()) == (405, {"error": "method not allowed"})
-    assert httpx.get(f"{url}/readyz").status_code == 200
+    check_contract(stack.url, created=202)
     wait_until(lambda: status_of(stack, "ada@example.com") == "recorded", what="the row")
 
 

@@ -16,7 +16,8 @@ import pytest
 import redis
 
 from lab._proc import ServerProcess, free_ports
-from lab.native.components.redis_cluster import node_command, ping
+from lab.native.components.redis import ping
+from lab.native.components.redis_cluster import node_command
 from lab.runtime import LOOPBACK
 from signup import _shards
 from signup.config import Settings
@@ -35,7 +36,7 @@ def newcomer(tmp_path: Path, redis_cluster: RedisCluster) -> Iterator[str]:
     port, bus = free_ports(2)
     process = ServerProcess(
         node_command(LOOPBACK, port, tmp_path / "node", bus_port=bus),
-        check=lambda: ping(LOOPBACK, port),
+        check=lambda: ping(port),
         port=port,
         log_file=tmp_path / "node.log",
         env={},

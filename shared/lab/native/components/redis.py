@@ -27,16 +27,25 @@ def appendfsync(service: Service) -> str:
     return value
 
 
-def server_command(port: int, folder: Path, fsync: str = "everysec") -> list[str]:
-    """redis-server in the foreground on loopback, its AOF in `folder`."""
+def server_command(
+    port: int,
+    folder: Path,
+    fsync: str = "everysec",
+    *,
+    config: Path = CONFIG,
+    host: str = LOOPBACK,
+) -> list[str]:
+    """redis-server in the foreground at host:port (loopback unless phase 4 gives a host of
+    its own), started from `config`, its AOF in `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     return [
         executable("redis-server", "redis-server"),
-        str(CONFIG),
+        str(config),
         "--bind",
-        LOOPBACK,
+        host,
+        # Loopback only: on a host of its own a node must answer the others.
         "--protected-mode",
-        "yes",
+        "yes" if host == LOOPBACK else "no",
         "--port",
         str(port),
         "--dir",
@@ -50,8 +59,9 @@ def server_command(port: int, folder: Path, fsync: str = "everysec") -> list[str
     ]
 
 
-def ping(port: int) -> bool:
-    client = redis_py.Redis(host=LOOPBACK, port=port, socket_timeout=2, socket_connect_timeout=2)
+def ping(port: int, host: str = LOOPBACK) -> bool:
+    """Readiness: Redis at host:port answers PING (phase 4's nodes have hosts of their own)."""
+    client = redis_py.Redis(host=host, port=port, socket_timeout=2, socket_connect_timeout=2)
     try:
         return bool(client.ping())
     finally:

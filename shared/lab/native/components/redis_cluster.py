@@ -17,8 +17,8 @@ import redis as redis_py
 
 from lab.native import _hosts
 from lab.native.components._spec import spec
-from lab.native.components.redis import appendfsync
-from lab.runtime import CONTAINER_PORTS, LOOPBACK, ProcSpec, RunContext, executable
+from lab.native.components.redis import appendfsync, ping, server_command
+from lab.runtime import CONTAINER_PORTS, LOOPBACK, ProcSpec, RunContext
 from lab.topology import PHASES, Service
 
 log = logging.getLogger("lab.native")
@@ -47,35 +47,13 @@ def node_command(
     """One cluster node in the foreground at host:port, its nodes.conf and AOF in `folder`.
     The nodes talk to each other on `bus_port` (Redis's default: port + 10,000). Tests start
     their clusters with it too."""
-    folder.mkdir(parents=True, exist_ok=True)
     bus = [] if bus_port is None else ["--cluster-port", str(bus_port)]
     return [
-        executable("redis-server", "redis-server"),
-        str(CONFIG),
-        "--bind",
-        host,
-        "--port",
-        str(port),
-        "--dir",
-        str(folder),
+        *server_command(port, folder, fsync, config=CONFIG, host=host),
         "--cluster-node-timeout",
         str(node_timeout_ms),
-        "--appendfsync",
-        fsync,
-        "--daemonize",
-        "no",
-        "--logfile",
-        "",  # stdout, which the supervisor writes to the service's log
         *bus,
     ]
-
-
-def ping(host: str, port: int) -> bool:
-    client = redis_py.Redis(host=host, port=port, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        return bool(client.ping())
-    finally:
-        client.close()
 
 
 def _hosts_for(ctx: RunContext, count: int) -> _hosts.Hosts | None:
@@ -121,7 +99,7 @@ def redis_node(ctx: RunContext, service: Service) -> list[ProcSpec]:
             service,
             name=name,
             command=command if hosts is None else hosts.wrap(index, command),
-            check=lambda host=host, port=port: ping(host, port),  # type: ignore[misc]
+            check=lambda host=host, port=port: ping(port, host),  # type: ignore[misc]
             # The port check is of 127.0.0.1, where a node on a host of its own is not.
             port=port if hosts is None else None,
             url=f"redis://{host}:{port}",
