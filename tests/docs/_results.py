@@ -381,7 +381,9 @@ def cost_row(results: dict[str, Any], key: str) -> dict[str, str]:
         raise KeyError(f"the cost part measured no target {key!r}")
     ms = targets[key]["ms_per_signup"]
     bare = targets["bare"]["ms_per_signup"]["app"]
-    row = {part: "-" if ms.get(part) is None else f"{ms[part]:.3f}" for part in ms}
+    # Every part any target measured: a part this one has not (no db for `bare`) is a "-".
+    parts = {part for target in targets.values() for part in target["ms_per_signup"]}
+    row = {part: "-" if ms.get(part) is None else f"{ms[part]:.3f}" for part in parts}
     row["app above bare"] = f"{ms['app'] - bare:+.3f}"
     return row
 
