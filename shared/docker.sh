@@ -78,6 +78,11 @@ down() {
     [ "$#" = 0 ] || [ "$*" = --volumes ] || die "down: the only option is --volumes, not '$*'"
     code=0
     for phase in $(phases); do  # every one, even after a failure: down is the way out
+        # The containers with their anonymous volumes first: phase 4's cluster nodes keep
+        # their data in one each (replicas of one service cannot share a named volume), kept
+        # across restarts, and `down` alone would leave them behind, never used again.
+        echo "$phase: docker compose -f $phase/compose.yaml rm --stop --force --volumes"
+        docker compose -f "$phase/compose.yaml" rm --stop --force --volumes || code=1
         echo "$phase: docker compose -f $phase/compose.yaml down $*"
         docker compose -f "$phase/compose.yaml" down "$@" || code=1
     done

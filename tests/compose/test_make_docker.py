@@ -119,10 +119,17 @@ def test_down_and_clean_take_down_every_phases_project(
 ) -> None:
     env, log = docker_env(tmp_path)
     result = make(target, env)
-    want = [f"-f {folder.name}/compose.yaml down{flags}" for folder in PHASES.values()]
+    want = [
+        command
+        for folder in PHASES.values()
+        for command in (
+            f"-f {folder.name}/compose.yaml rm --stop --force --volumes",
+            f"-f {folder.name}/compose.yaml down{flags}",
+        )
+    ]
     assert commands(log)[1:] == want
     # Compose read each file and accepted the flags; only the engine was missing.
-    assert result.stderr.count("Cannot connect to the Docker daemon") == len(PHASES)
+    assert result.stderr.count("Cannot connect to the Docker daemon") == 2 * len(PHASES)
     assert result.returncode != 0
     assert not Path(env["VENV"]).exists()
 
