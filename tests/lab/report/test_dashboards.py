@@ -60,7 +60,20 @@ EXPORTED_ELSEWHERE: dict[str, set[str]] = {
         "pgbouncer_pools_server_active_connections",
         "pgbouncer_pools_server_idle_connections",
     },
-    "redis_exporter": {"redis_memory_used_bytes"},
+    "redis_exporter": {
+        "redis_memory_used_bytes",
+        # phase 4's cluster nodes (CLUSTER INFO and INFO replication, per node)
+        "redis_cluster_slots_ok",
+        "redis_cluster_slots_fail",
+        "redis_cluster_slots_pfail",
+        "redis_cluster_known_nodes",
+        "redis_cluster_current_epoch",
+        "redis_commands_processed_total",
+        "redis_instance_info",
+        "redis_connected_slaves",
+        "redis_master_repl_offset",
+        "redis_connected_slave_offset_bytes",
+    },
     # k6's experimental-prometheus-rw output with K6_PROMETHEUS_RW_TREND_STATS=p(95),...
     "k6": {"k6_http_reqs_total", "k6_http_req_duration_p95", "k6_vus"},
 }
