@@ -40,8 +40,13 @@ export function capacityVerdict(data) {
     const dur = data.metrics[`http_req_duration{step:${step.rate}}`];
     const failed = data.metrics[`http_req_failed{step:${step.rate}}`];
     if (!reqs || !reqs.values.count) {
-      if (ran < step.from) rows.push({ rate: step.rate, from_s: step.from, requests: 0, ran_s: 0, achieved: 0, p95_ms: null, error_rate: null, ok: false, stopped: 'in the ramp up to it' });
-      break; // the run stopped before this step
+      // The run stopped before this step served anything: in the ramp up to it, or (when
+      // `ran`, which counts setup() too, passed its start) before a request of it began.
+      // Either way it is where the SLO broke: leaving it out would make every step before it
+      // look like a run that held all the way.
+      const stopped = ran < step.from ? 'in the ramp up to it' : 'before any request of it began';
+      rows.push({ rate: step.rate, from_s: step.from, requests: 0, ran_s: 0, achieved: 0, p95_ms: null, error_rate: null, ok: false, stopped });
+      break;
     }
     const seconds = Math.min(plan.hold, Math.max(ran - step.from, 1));
     const cut = seconds < plan.hold - 1;

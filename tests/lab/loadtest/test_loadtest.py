@@ -462,6 +462,16 @@ def test_a_step_k6_stopped_in_the_ramp_to_is_shown_as_broken(tmp_path: Path) -> 
     assert verdict["sustained_rate"] == 100
 
 
+def test_a_step_the_run_reached_without_a_request_of_it_is_broken(tmp_path: Path) -> None:
+    """k6's run time counts setup() too, so a run stopped in the ramp can read as past the
+    next step's start (seen in CI: 100/s held, then nothing tagged 200, and the verdict said
+    every step held). The step with no request is where the run broke, whatever the clock."""
+    verdict = _capacity_verdict(tmp_path, 30_200, {100: 2000})
+    assert [(s["rate"], s["ok"]) for s in verdict["steps"]] == [(100, True), (200, False)]
+    assert verdict["steps"][1]["stopped"] == "before any request of it began"
+    assert verdict["sustained_rate"] == 100
+
+
 @pytest.mark.parametrize(
     ("steps", "held", "code", "said"),
     [
