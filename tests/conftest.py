@@ -127,11 +127,12 @@ class RedisCluster:
         return ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
 
     def flush(self) -> None:
-        """Empty every primary (replicas follow)."""
+        """Empty every primary (replicas follow), and zero every node's command counters."""
         for node in self.nodes:
             with redis.Redis(port=node.port) as client:
                 if client.info("replication")["role"] == "master":
                     client.flushall()
+                client.config_resetstat()
 
 
 @pytest.fixture(scope="module")

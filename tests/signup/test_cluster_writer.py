@@ -126,6 +126,25 @@ def test_drains_every_shard_into_exactly_one_row_each(
     assert samples["signup_writer_batch_size_sum"] == 1500
 
 
+def test_reading_the_shards_asks_no_node_where_their_keys_are(
+    writer: ServerProcess, redis_cluster: RedisCluster, clean_users: str
+) -> None:
+    """redis-py leaves XREADGROUP's keys to the server (COMMAND GETKEYS before every read),
+    unless the client reads them itself: the writer's polling must not cost a node a round
+    trip per read."""
+    wanted = [f"keys-{n}@example.com" for n in range(200)]
+    accept(redis_cluster, wanted)
+    wait_until(lambda: waiting(redis_cluster) == 0, timeout=60, what="every shard drained")
+    reads = getkeys = 0
+    for node in redis_cluster.nodes:
+        with redis.Redis(host="127.0.0.1", port=node.port) as client:
+            stats = client.info("commandstats")
+        reads += int(stats.get("cmdstat_xreadgroup", {}).get("calls", 0))
+        getkeys += int(stats.get("cmdstat_command|getkeys", {}).get("calls", 0))
+    assert reads > 0, "the writer read the shards"
+    assert getkeys == 0
+
+
 def test_rebuilding_claims_marks_each_row_on_its_shard(
     redis_cluster: RedisCluster, clean_users: str
 ) -> None:

@@ -91,6 +91,22 @@ class _Cluster(RedisCluster):
                 manager.nodes_cache[node.name] = node
         return node
 
+    async def _determine_slot(self, command: str, *args: Any) -> int:
+        """XREAD and XREADGROUP name their keys after STREAMS, a position redis-py does not
+        parse: it asks a node (COMMAND GETKEYS, a round trip) before every read. The writer's
+        idle polling made the first node answer 420 of those a second, 43 % of its quota in
+        the scale model. Read here, it costs nothing."""
+        if command.upper() in ("XREAD", "XREADGROUP"):
+            words = [a.decode() if isinstance(a, bytes) else str(a) for a in args]
+            upper = [w.upper() for w in words]
+            if "STREAMS" in upper:
+                first = upper.index("STREAMS") + 1
+                keys = words[first : first + (len(words) - first) // 2]
+                slots = {self.keyslot(k) for k in keys}
+                if len(slots) == 1:
+                    return slots.pop()
+        return await super()._determine_slot(command, *args)
+
 
 async def refresh(client: RedisCluster) -> None:
     """Ask the cluster again which primary serves which slots. redis-py does so by itself
