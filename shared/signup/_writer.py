@@ -25,9 +25,8 @@ from signup.config import Settings
 
 log = logging.getLogger("signup.writer")
 # Waiting for the first entry of a batch; the wait for the rest is SIGNUP_WRITER_MAX_WAIT_MS,
-# in this many reads at most.
+# in `Writer.fill_reads` reads at most.
 IDLE_BLOCK_MS = 1000
-FILL_READS = 5
 # Measured (see README, `python -m signup._insert_bench`): COPY into a staging table wins from about
 # 500 rows; below, its CREATE TEMP TABLE costs more than one INSERT ... unnest().
 COPY_FROM = 500
@@ -60,6 +59,10 @@ Read = dict[str, list[Entry]]
 
 
 class Writer:
+    # Reads that fill a batch while SIGNUP_WRITER_MAX_WAIT_MS runs: a blocking read returns
+    # with the first entry, so more reads take more of a busy stream at each.
+    fill_reads = 5
+
     def __init__(self, settings: Settings, stop: asyncio.Event, consumer: str = "") -> None:
         self.settings = settings
         self.stop = stop
@@ -240,7 +243,7 @@ class Writer:
             # the first new entry: at a few thousand signups a second that was a round trip
             # for every one or two entries, and most of the writer's CPU.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), min(remaining, max_wait / FILL_READS))
+                await asyncio.wait_for(self.stop.wait(), min(remaining, max_wait / self.fill_reads))
             if self.stop.is_set():
                 break  # write what is in hand; read nothing more into our pending list
             try:
