@@ -159,7 +159,7 @@ load-test-soak: $(STAMP) ## k6 open model: 70% of the sustained rate for DURATIO
 
 # --- numbers and pictures ---------------------------------------------------------------------
 .PHONY: bench report render
-bench: $(STAMP) ## measure the scale model, the whole machine, CPU per signup (QUICK=1: a smoke run; PART=scale|machine|cost|shed|failover)
+bench: $(STAMP) ## measure the scale model, the whole machine, CPU per signup (QUICK=1: a smoke run; PART=scale|cluster|machine|cost|shed|failover)
 	$(PY) -m lab.bench $(if $(filter 1,$(QUICK)),--quick) $(if $(PART),--part $(PART))
 report: $(STAMP) ## render every dashboard panel to PNG from Prometheus (OUT=folder)
 	$(PY) -m lab.report $(if $(OUT),--out $(OUT))

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from lab.loadtest import _walls
 from lab.native import _cgroup, _hosts
 from lab.native.components import SKIPPED
 from lab.native.stack import Stack
@@ -45,6 +46,21 @@ def test_native_matches_compose(stack: Stack) -> None:
             service = topology[entry.spec.service]
             assert entry.cgroup is not None, f"{entry.spec.name} runs outside a cgroup"
             assert entry.cgroup.limits() == (service.cpus, service.memory), entry.spec.name
+
+
+def test_each_redis_node_is_its_own_line_in_the_cpu_accounting(stack: Stack) -> None:
+    """One primary at its quota is phase 4's wall while the other nodes idle: summed with
+    them it would read as a sixth of the service's quota. App replicas, which nginx balances,
+    stay one line."""
+    counters = _walls.counters(f"http://127.0.0.1:{stack.ctx.ports.containers}")
+    nodes_seen = {s for s in counters.cpu_seconds if s.startswith("redis-node")}
+    assert nodes_seen == {f"redis-node-{i}" for i in range(1, 7)}
+    assert "app" in counters.cpu_seconds
+    if _cgroup.available() is None:
+        topology = load("phase4", {})
+        node, app = topology["redis-node"], topology["app"]
+        assert counters.quota_cores["redis-node-1"] == pytest.approx(node.cpus)
+        assert counters.quota_cores["app"] == pytest.approx(app.replicas * (app.cpus or 0))
 
 
 @pytest.mark.skipif(_hosts.available() is not None, reason="network namespaces need root")

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.bench import _burst, _plan
+from lab.bench import _burst, _disturbance, _plan
 from lab.bench._plan import Plan
 from lab.bench._report import latency, median
 from lab.bench._settle import Settler
 from lab.bench._steps import Runner, StepFailed
 from lab.bench._targets import Bench, Measurement, Target, measure
+from lab.loadtest import _walls
 from lab.native.stack import Stack
 from lab.native.supervisor import StartError
 from lab.topology import REPO
@@ -32,7 +33,12 @@ TITLES = {
     "phase1": "phase 1: one app, PostgreSQL",
     "phase2": "phase 2: nginx, app replicas, PgBouncer, PostgreSQL",
     "phase3": "phase 3: phase 2's path into a Redis stream, a batch writer behind it",
+    "phase4": "phase 4: phase 3's path into a Redis Cluster, three primaries with a replica each",
 }
+# The profile's key for the per-node Redis quota of the phase 3 against phase 4 comparison.
+CLUSTER_QUOTA = "CLUSTER_REDIS_CPUS"
+# How long the disturbance probe is timed on the quiet machine before the first point.
+QUIET_SECONDS = 5
 
 
 def profile(path: Path = PROFILE) -> dict[str, str]:
@@ -121,7 +127,8 @@ def point_result(replicas: int, m: Measurement) -> dict[str, Any]:
     wall = m.wall
     limit = wall.limited_by if wall else {"service": None, "evidence": "no step measured"}
     runs = [r for r in m.confirm if r.acknowledged]
-    services = sorted({s for r in runs for s in r.load})
+    loads = [folded(r.load) for r in runs]
+    services = sorted({s for load in loads for s in load})
     return {
         "replicas": replicas,
         "sustained_rate": m.sustained_rate,
@@ -133,58 +140,125 @@ def point_result(replicas: int, m: Measurement) -> dict[str, Any]:
         else None,
         "latency_ms": latency(runs),
         # At the sustained rate: cores per service, k6's and the machine's.
-        "cores": {s: median(r.load[s]["cores"] for r in runs if s in r.load) for s in services},
+        "cores": {s: median(load[s]["cores"] for load in loads if s in load) for s in services},
         "quota_cores": {
-            s: next((r.load[s]["quota_cores"] for r in runs if s in r.load), None) for s in services
+            s: next((load[s]["quota_cores"] for load in loads if s in load), None) for s in services
         },
         "cpu_ms_per_signup": {
             s: median(
-                r.load[s]["cores"] * r.seconds / r.acknowledged * 1000 for r in runs if s in r.load
+                load[s]["cores"] * r.seconds / r.acknowledged * 1000
+                for r, load in zip(runs, loads, strict=True)
+                if s in load
             )
             for s in services
         },
         "k6_cores": median(r.k6_cores for r in runs),
         "machine_cores": median(r.machine_cores for r in runs),
+        # What the machine itself did during the confirming runs (lab.bench._disturbance).
+        "machine": _disturbance.verdict([r.machine for r in m.confirm if r.machine]),
+        # Acknowledged signups against rows over the whole point: none may be missing.
+        "rows_check": m.extras.get("rows_check"),
         "runs": [r.as_dict() for r in m.confirm],
         "search": [s.as_dict() for s in m.steps],
     }
 
 
-def collect(plan: Plan, bench: Bench) -> dict[str, Any]:
-    """`scale_model` of the results: the quotas, every phase's points, the two bursts."""
+def folded(load: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A step's load with each Redis node (counted on its own, to find the wall) back under
+    its service: a signup's CPU is the whole cluster's, primary and replica."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, values in load.items():
+        base, _, index = name.rpartition("-")
+        service = base if base in _walls.PER_REPLICA and index.isdigit() else name
+        if service not in found:
+            found[service] = {"cores": 0.0, "quota_cores": 0.0}
+        found[service]["cores"] += values["cores"]
+        quota = values.get("quota_cores")
+        total = found[service]["quota_cores"]
+        found[service]["quota_cores"] = None if quota is None or total is None else total + quota
+    return found
+
+
+def collect(plan: Plan, bench: Bench, *, only_cluster: bool = False) -> dict[str, Any]:
+    """`scale_model` of the results: the quotas, every phase's points, the two bursts, and
+    phase 3 against phase 4 at the profile's per-node Redis quota (`only_cluster`: that
+    comparison alone)."""
     quotas, progress = profile(), bench.progress
+    cluster_redis = quotas.pop(CLUSTER_QUOTA, None)
     progress.section(
         "scale model",
         "every service under a small CPU quota ("
         + ", ".join(f"{k}={v}" for k, v in quotas.items())
         + "); app replicas added until one more no longer helps",
     )
+    found: dict[str, Any] = {"quotas": quotas, "machine_quiet": calibrate(bench)}
     errors: dict[str, str] = {}
 
-    def run(phase: str, **kwargs: Any) -> Sweep:
+    def run(label: str, phase: str, at: dict[str, str], **kwargs: Any) -> Sweep:
         try:
-            return sweep(phase, plan, bench, quotas, **kwargs)
+            return sweep(phase, plan, bench, at, **kwargs)
         except (StartError, StepFailed, TimeoutError, OSError) as exc:
             # One broken phase must not lose the others' numbers; the bench exits 1.
-            progress.warn(f"scale model, {phase} failed: {exc}")
-            errors[phase] = f"{type(exc).__name__}: {exc}"
+            progress.warn(f"scale model, {label} failed: {exc}")
+            errors[label] = f"{type(exc).__name__}: {exc}"
             return Sweep(phase, [])
 
-    phase1 = run("phase1")
-    guess = phase1.best or None
-    phase2 = run(
-        "phase2", first_guess=guess, burst_rate=lambda best: round(_plan.BURST_FACTOR * best)
+    guess = None
+    if not only_cluster:
+        phase1 = run("phase1", "phase1", quotas)
+        guess = phase1.best or None
+        phase2 = run(
+            "phase2",
+            "phase2",
+            quotas,
+            first_guess=guess,
+            burst_rate=lambda best: round(_plan.BURST_FACTOR * best),
+        )
+        phase3 = run(
+            "phase3",
+            "phase3",
+            quotas,
+            first_guess=guess,
+            burst_rate=lambda _best: round(_plan.BURST_FACTOR * phase2.best),
+        )
+        sweeps = (phase1, phase2, phase3)
+        found["burst_factor"] = _plan.BURST_FACTOR
+        found["phases"] = {s.phase: s.points for s in sweeps}
+        found["burst"] = {s.phase: s.burst for s in sweeps if s.burst is not None}
+    if cluster_redis is not None:
+        found["cluster"] = past_one_redis(cluster_redis, quotas, guess, run, progress)
+    return {**found, "errors": errors}
+
+
+def past_one_redis(
+    redis_cpus: str,
+    quotas: dict[str, str],
+    guess: int | None,
+    run: Callable[..., Sweep],
+    progress: Any,
+) -> dict[str, Any]:
+    """Phase 3 and phase 4 with every Redis node at `redis_cpus`: low enough that phase 3's
+    one Redis is its wall while the app replicas still fit on the machine, so phase 4's
+    three primaries have a wall of theirs to move."""
+    at = {**quotas, "REDIS_CPUS": redis_cpus}
+    progress.section(
+        "past one Redis",
+        f"phase 3 and phase 4 with every Redis node at REDIS_CPUS={redis_cpus} "
+        "(the other quotas as above)",
     )
-    phase3 = run(
-        "phase3",
-        first_guess=guess,
-        burst_rate=lambda _best: round(_plan.BURST_FACTOR * phase2.best),
-    )
-    sweeps = (phase1, phase2, phase3)
+    phase3 = run("phase3 (cluster comparison)", "phase3", at, first_guess=guess)
+    phase4 = run("phase4", "phase4", at, first_guess=guess)
     return {
-        "quotas": quotas,
-        "burst_factor": _plan.BURST_FACTOR,
-        "phases": {s.phase: s.points for s in sweeps},
-        "burst": {s.phase: s.burst for s in sweeps if s.burst is not None},
-        "errors": errors,
+        "quotas": {"REDIS_CPUS": redis_cpus},
+        "phases": {"phase3": phase3.points, "phase4": phase4.points},
     }
+
+
+def calibrate(bench: Bench) -> dict[str, Any] | None:
+    """The disturbance probe on the quiet machine: the bar each point's probe is read against."""
+    if bench.probe is None:
+        return None
+    bench.progress.step(f"timing the disturbance probe on the quiet machine for {QUIET_SECONDS} s")
+    probe_ms = bench.probe.calibrate(QUIET_SECONDS)
+    bench.progress.result(f"{probe_ms:.2f} ms of CPU per probe")
+    return {"probe_ms": round(probe_ms, 3), "seconds": QUIET_SECONDS}

@@ -4,6 +4,7 @@ CPU went at every measured point, and the burst over time."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ PHASE_STYLE = {
     "phase1": {"color": "tab:green", "marker": "*", "label": "phase 1 (one app)"},
     "phase2": {"color": "tab:orange", "marker": "o", "label": "phase 2 (replicas, PgBouncer)"},
     "phase3": {"color": "tab:blue", "marker": "s", "label": "phase 3 (Redis stream, writer)"},
+    "phase4": {"color": "tab:red", "marker": "D", "label": "phase 4 (Redis Cluster)"},
 }
 SERVICE_COLORS = {
     "app": "tab:blue",
@@ -31,12 +33,12 @@ SERVICE_COLORS = {
 }
 
 
-def service_wall(scale: dict[str, Any], phase: str, service: str) -> float | None:
-    """Signups/s at which `service` would use its whole quota in `phase`: the quota over its
-    CPU per signup at the phase's highest sustained rate (a service's cost per signup falls
+def service_wall(points: list[dict[str, Any]], service: str) -> float | None:
+    """Signups/s at which `service` would use its whole quota: the quota over its CPU per
+    signup at the highest sustained rate of these points (a service's cost per signup falls
     as its load rises: more requests per wake-up). An upper bound: latency breaks the SLO a
     little before a service reaches 100 % of its quota."""
-    points = [p for p in scale["phases"].get(phase) or [] if p["cpu_ms_per_signup"].get(service)]
+    points = [p for p in points if p["cpu_ms_per_signup"].get(service)]
     if not points:
         return None
     top = max(points, key=lambda p: p["sustained_rate"])
@@ -46,29 +48,65 @@ def service_wall(scale: dict[str, Any], phase: str, service: str) -> float | Non
 
 def database_wall(scale: dict[str, Any]) -> float | None:
     """Phase 2's PostgreSQL: the wall no number of app replicas moves."""
-    return service_wall(scale, "phase2", "db")
+    return service_wall((scale.get("phases") or {}).get("phase2") or [], "db")
+
+
+@dataclass(frozen=True)
+class Line:
+    """One sweep on the replica plot, and the one-Redis wall to draw beside it, if any."""
+
+    points: list[dict[str, Any]]
+    style: dict[str, Any]
+    wall: tuple[str, str] | None = None  # (service, its name in the label)
+
+
+def lines(scale: dict[str, Any]) -> list[Line]:
+    """Phases 1-3 at the profile's quotas, then phase 3 and phase 4 at the comparison's
+    per-node Redis quota (dotted: the same phase 3 on a smaller Redis)."""
+    found = []
+    walls = {"phase2": ("db", "phase 2's PostgreSQL"), "phase3": ("redis", "phase 3's Redis")}
+    for phase, points in (scale.get("phases") or {}).items():
+        found.append(Line(points, PHASE_STYLE[phase], walls.get(phase)))
+    cluster = scale.get("cluster")
+    if cluster:
+        redis = cluster["quotas"]["REDIS_CPUS"]
+        small = {
+            "phase3": {
+                **PHASE_STYLE["phase3"],
+                "linestyle": ":",
+                "label": f"phase 3, its one Redis at {redis} CPU",
+            },
+            "phase4": {
+                **PHASE_STYLE["phase4"],
+                "label": f"phase 4, each of its Redis nodes at {redis} CPU",
+            },
+        }
+        for phase, points in cluster["phases"].items():
+            wall = ("redis", f"phase 3's Redis at {redis} CPU") if phase == "phase3" else None
+            found.append(Line(points, small[phase], wall))
+    return [line for line in found if line.points]
 
 
 def replicas(results: dict[str, Any], path: Path) -> None:
     """Sustained signups/s against app replicas, one line per phase, each point's wall named."""
     scale = results["scale_model"]
     fig, ax = plt.subplots(figsize=(10, 5.5))
-    top = 1
-    for phase, points in scale["phases"].items():
-        if not points:
-            continue
-        style = PHASE_STYLE[phase]
+    drawn = lines(scale)
+    top = max((p["replicas"] for line in drawn for p in line.points), default=1)
+    for line in drawn:
+        style, points = line.style, line.points
+        one = len(points) == 1 and style is PHASE_STYLE["phase1"]
         # Phase 1's one point sits where phase 2's and 3's first ones do: nudge it left.
-        xs = [p["replicas"] - (0.06 if phase == "phase1" else 0) for p in points]
+        xs = [p["replicas"] - (0.06 if one else 0) for p in points]
         ys = [p["sustained_rate"] for p in points]
-        top = max(top, *(p["replicas"] for p in points))
         ax.plot(
             xs,
             ys,
             marker=style["marker"],
             color=style["color"],
             label=style["label"],
-            markersize=12 if phase == "phase1" else 7,
+            linestyle=style.get("linestyle", "-"),
+            markersize=12 if one else 7,
             linewidth=2,
         )
         hollow = [(x, y) for x, y, p in zip(xs, ys, points, strict=True) if not p["confirmed"]]
@@ -87,28 +125,25 @@ def replicas(results: dict[str, Any], path: Path) -> None:
                 point["limited_by"] or "?",
                 (x, y),
                 textcoords="offset points",
-                xytext=(0, 9 if phase != "phase2" else -15),
+                xytext=(0, -15 if style is PHASE_STYLE["phase2"] else 9),
                 ha="center",
                 fontsize=8,
                 color=style["color"],
             )
-    walls = [("phase2", "db", "phase 2's PostgreSQL"), ("phase3", "redis", "phase 3's Redis")]
-    for phase, service, name in walls:
-        wall = service_wall(scale, phase, service)
-        if not wall:
-            continue
-        color = PHASE_STYLE[phase]["color"]
-        ax.axhline(wall, color=color, linestyle="--", linewidth=1)
-        quota = next(p["quota_cores"][service] for p in scale["phases"][phase])
-        ax.text(
-            top,
-            wall,
-            f"{name} at its whole quota ({quota:g} CPU): {wall:,.0f}/s",
-            color=color,
-            ha="right",
-            va="bottom",
-            fontsize=8,
-        )
+        wall = service_wall(points, line.wall[0]) if line.wall else None
+        if line.wall and wall:
+            service, name = line.wall
+            quota = next(p["quota_cores"][service] for p in points if service in p["quota_cores"])
+            ax.axhline(wall, color=style["color"], linestyle="--", linewidth=1)
+            ax.text(
+                top,
+                wall,
+                f"{name} at its whole quota ({quota:g} CPU): {wall:,.0f}/s",
+                color=style["color"],
+                ha="right",
+                va="bottom",
+                fontsize=8,
+            )
     ax.set_xticks(range(1, top + 1))
     ax.set_xlabel("app replicas (each one worker under its own CPU quota)")
     ax.set_ylabel("signups/s sustained within the SLO")
@@ -138,11 +173,25 @@ def _stack(ax: Axes, bars: list[tuple[str, dict[str, float], float]], cores: int
 def _parts(
     cores: dict[str, float | None], k6: float | None, machine: float | None
 ) -> dict[str, float]:
-    parts = {s: float(v) for s, v in cores.items() if v and s in SERVICE_COLORS}
+    parts: dict[str, float] = {}
+    for service, value in cores.items():
+        # Phase 4's nodes are its Redis: one colour for Redis in every phase.
+        name = "redis" if service == "redis-node" else service
+        if value and name in SERVICE_COLORS:
+            parts[name] = parts.get(name, 0.0) + float(value)
     parts["k6"] = float(k6 or 0.0)
     if machine is not None:
         parts["other"] = max(0.0, machine - sum(parts.values()))
     return parts
+
+
+def sweeps(scale: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Every sweep by name: the comparison's carry the Redis quota they ran at."""
+    found = list((scale.get("phases") or {}).items())
+    cluster = scale.get("cluster") or {}
+    redis = (cluster.get("quotas") or {}).get("REDIS_CPUS")
+    found += [(f"{p} (redis {redis})", pts) for p, pts in (cluster.get("phases") or {}).items()]
+    return found
 
 
 def machine(results: dict[str, Any], path: Path) -> None:
@@ -154,7 +203,7 @@ def machine(results: dict[str, Any], path: Path) -> None:
             _parts(p["cores"], p.get("k6_cores"), p.get("machine_cores")),
             p["sustained_rate"],
         )
-        for phase, points in results.get("scale_model", {}).get("phases", {}).items()
+        for phase, points in sweeps(results.get("scale_model") or {})
         for p in points
     ]
     whole_bars: list[tuple[str, dict[str, float], float]] = []

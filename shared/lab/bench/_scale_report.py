@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.bench import _plan
-from lab.bench._scale_plots import database_wall
+from lab.bench import _disturbance, _plan
+from lab.bench._scale_plots import database_wall, sweeps
 
 
 def _points(scale: dict[str, Any], phase: str) -> list[dict[str, Any]]:
@@ -25,13 +25,44 @@ def _best(points: list[dict[str, Any]]) -> int | None:
     return max((p["sustained_rate"] for p in points if p["confirmed"]), default=None)
 
 
+def goal(text: str, measured: Any, bound: Any, met: bool | None) -> dict[str, Any]:
+    return {"goal": text, "measured": measured, "bound": bound, "met": met}
+
+
 def goals(scale: dict[str, Any]) -> list[dict[str, Any]]:
     """What the scale model is there to show, each with its measured value."""
+    found = phase_goals(scale) if scale.get("phases") else []
+    cluster = scale.get("cluster")
+    return found + (cluster_goals(cluster) if cluster else [])
+
+
+def cluster_goals(cluster: dict[str, Any]) -> list[dict[str, Any]]:
+    """Phase 3 stops at its one Redis; phase 4 moves that wall, at the same quota per node."""
+    p3, p4 = _points(cluster, "phase3"), _points(cluster, "phase4")
+    redis = cluster["quotas"]["REDIS_CPUS"]
+    wall = p3[-1]["limited_by"] if p3 else None
+    best3, best4 = _best(p3), _best(p4)
+    ratio = best4 / best3 if best3 and best4 else None
+    return [
+        goal(
+            f"phase 3 stops growing at its Redis's quota (every Redis node at {redis} CPU)",
+            wall,
+            "redis",
+            None if wall is None and not p3 else wall == "redis",
+        ),
+        goal(
+            "phase 4's best >= 2x phase 3's best (same Redis quota per node)",
+            ratio,
+            2.0,
+            None if ratio is None else ratio >= 2.0,
+        ),
+    ]
+
+
+def phase_goals(scale: dict[str, Any]) -> list[dict[str, Any]]:
+    """Phases 1-3 at the profile's quotas, and the bursts."""
     p2, p3 = _points(scale, "phase2"), _points(scale, "phase3")
     burst = (scale.get("burst") or {}).get("phase3") or {}
-
-    def goal(text: str, measured: Any, bound: Any, met: bool | None) -> dict[str, Any]:
-        return {"goal": text, "measured": measured, "bound": bound, "met": met}
 
     one, two = _rate(p2, 1), _rate(p2, 2)
     growth = two / one if one and two else None
@@ -85,7 +116,45 @@ def _row(*cells: str) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-_POINT_COLUMNS = ("signups/s", "p95 ms", "limited by", "evidence", "k6 cores", "machine cores")
+_POINT_COLUMNS = (
+    "signups/s",
+    "p95 ms",
+    "limited by",
+    "evidence",
+    "k6 cores",
+    "machine cores",
+    "machine slowdown",
+)
+
+
+def _points_table(sweeps: dict[str, list[dict[str, Any]]]) -> list[str]:
+    lines = [
+        _row("phase x app replicas", *_POINT_COLUMNS),
+        "| --- |" + " ---: | ---: | --- | --- | ---: | ---: | ---: |",
+    ]
+    for phase, points in sweeps.items():
+        for p in points:
+            cells = point_cells(p)
+            lines.append(_row(f"{phase} x{p['replicas']}", *(cells[c] for c in _POINT_COLUMNS)))
+    return lines
+
+
+def _cpu_table(sweeps: dict[str, list[dict[str, Any]]], what: str) -> list[str]:
+    services = sorted({s for points in sweeps.values() for p in points for s in p["cores"]})
+    lines = [
+        "",
+        "CPU milliseconds each service spent per acknowledged signup at the sustained rate "
+        f"{what}:",
+        "",
+        "| phase x app replicas | " + " | ".join(f"{s} ms" for s in services) + " |",
+        "| --- |" + " ---: |" * len(services),
+    ]
+    for phase, points in sweeps.items():
+        for p in points:
+            cells = point_cells(p)
+            row = " | ".join(cells.get(f"{s} ms", "-") for s in services)
+            lines.append(f"| {phase} x{p['replicas']} | {row} |")
+    return lines
 
 
 def markdown(results: dict[str, Any]) -> list[str]:
@@ -102,33 +171,20 @@ def markdown(results: dict[str, Any]) -> list[str]:
         f"until one more adds less than {plan['gain'] - 1:.0%}. Each rate: open-model search, "
         f"then the median of {plan['runs']} runs of {plan['confirm_seconds']} s. *Limited by*: "
         "the service closest to its quota at the lowest rate that broke the SLO, with the "
-        "cgroup's CPU and throttling counters as evidence.",
+        "cgroup's CPU and throttling counters as evidence (each Redis Cluster node on its own). "
+        "*Machine slowdown*: " + disturbance_note(scale),
         "",
-        _row("phase x app replicas", *_POINT_COLUMNS),
-        "| --- | ---: | ---: | --- | --- | ---: | ---: |",
     ]
-    for phase, points in scale["phases"].items():
-        for p in points:
-            cells = point_cells(p)
-            lines.append(_row(f"{phase} x{p['replicas']}", *(cells[c] for c in _POINT_COLUMNS)))
+    sweeps = scale.get("phases") or {}
+    if sweeps:
+        lines += _points_table(sweeps)
     for phase, error in (scale.get("errors") or {}).items():
-        lines.append(f"| {phase} | failed: {error} ||||||")
-    services = sorted(
-        {s for points in scale["phases"].values() for p in points for s in p["cores"]}
-    )
-    lines += [
-        "",
-        "CPU milliseconds each service spent per acknowledged signup at the sustained rate "
-        "(cgroup accounting over the runs; phase 3's includes the writer's work meanwhile):",
-        "",
-        "| phase x app replicas | " + " | ".join(f"{s} ms" for s in services) + " |",
-        "| --- |" + " ---: |" * len(services),
-    ]
-    for phase, points in scale["phases"].items():
-        for p in points:
-            cells = point_cells(p)
-            row = " | ".join(cells.get(f"{s} ms", "-") for s in services)
-            lines.append(f"| {phase} x{p['replicas']} | {row} |")
+        lines.append(f"| {phase} | failed: {error} |||||||")
+    if sweeps:
+        lines += _cpu_table(
+            sweeps,
+            "(cgroup accounting over the runs; phase 3's includes the writer's work meanwhile)",
+        )
     wall = database_wall(scale)
     if wall:
         lines += [
@@ -148,12 +204,63 @@ def markdown(results: dict[str, Any]) -> list[str]:
         ]
         for phase, b in bursts.items():
             lines.append(_row(f"{phase} burst", *burst_cells(b).values()))
+    cluster = scale.get("cluster")
+    if cluster:
+        redis = cluster["quotas"]["REDIS_CPUS"]
+        lines += [
+            "",
+            f"### Past one Redis: phase 3 and phase 4, every Redis node at {redis} CPU",
+            "",
+            f"The same quotas, but every Redis node at `REDIS_CPUS={redis}` (the profile's "
+            "`CLUSTER_REDIS_CPUS`): low enough that phase 3's one Redis is its wall while the "
+            "app replicas phase 4 needs past it still fit on the machine. Phase 4 runs three "
+            "primaries, each with a replica, every node under that quota.",
+            "",
+            *_points_table(cluster["phases"]),
+            *_cpu_table(
+                cluster["phases"], "(`redis-node`: all six nodes, primaries and replicas, together)"
+            ),
+        ]
     lines += ["", "### Goals", "", "| goal | measured | met |", "| --- | ---: | --- |"]
     for g in scale["goals"]:
         c = goal_cells(g)
         met = "**no**" if c["met"] == "no" else c["met"]
         lines.append(f"| {g['goal']} | {c['measured']} | {met} |")
     return [*lines, ""]
+
+
+def disturbance_note(scale: dict[str, Any]) -> str:
+    """What the machine itself did: how the probe is read, and which points it disturbed."""
+    quiet = scale.get("machine_quiet")
+    if not quiet:
+        return "not recorded in this run."
+    points = [
+        (f"{phase} x{p['replicas']}", p["machine"])
+        for phase, pts in sweeps(scale)
+        for p in pts
+        if p.get("machine")
+    ]
+    disturbed = [(name, m) for name, m in points if m.get("disturbed")]
+    text = (
+        f"the median CPU time of a fixed probe (the same hash of 1 MiB, every "
+        f"{_disturbance.PERIOD} s) during the runs, over its {quiet['probe_ms']:.2f} ms on the "
+        "quiet machine before the first point, and the share of CPU time the hypervisor "
+        f"stole. A point whose probe ran more than {_disturbance.DISTURBED - 1:.0%} slower, or "
+        f"that lost more than {_disturbance.STEAL_DISTURBED:.0%} to steal, was measured on a "
+        "disturbed machine: "
+    )
+    if not disturbed:
+        return text + f"none of the {len(points)} points was."
+    named = ", ".join(f"{name} ({machine_cell(m)})" for name, m in disturbed)
+    return text + f"{len(disturbed)} of {len(points)} were: {named}."
+
+
+def machine_cell(m: dict[str, Any] | None) -> str:
+    if not m or m.get("slowdown") is None:
+        return "-"
+    steal = m.get("steal_share") or 0.0
+    flag = " **disturbed**" if m.get("disturbed") else ""
+    return f"{m['slowdown']:.2f}x, steal {steal:.1%}{flag}"
 
 
 # The cells of each table, one function each, in its columns' order: the docs' tests check
@@ -168,6 +275,7 @@ def point_cells(p: dict[str, Any]) -> dict[str, str]:
         "evidence": p["evidence"],
         "k6 cores": _n(p["k6_cores"], 2),
         "machine cores": _n(p["machine_cores"], 2),
+        "machine slowdown": machine_cell(p.get("machine")),
         **{f"{s} ms": _n(v, 3) for s, v in p["cpu_ms_per_signup"].items()},
     }
 

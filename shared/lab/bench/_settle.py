@@ -1,11 +1,11 @@
 """Between steps: wait until the target has done all the work k6 handed it.
 
-No request may still be in flight in any app replica, and in phase 3 the stream must be
-empty (the writer deletes an entry only after its row is committed), so the next step starts
-from rest and the CPU measured around a run includes the writer's work for that run. Waiting
-looks at the app's gauge and Redis's XLEN, never at `count(*)`, which would itself cost the
-database CPU inside the measured window; the rows are counted once, at the end (`check`).
-"""
+No request may still be in flight in any app replica, and in phases 3 and 4 the stream (in
+phase 4 every shard's) must be empty (the writer deletes an entry only after its row is
+committed), so the next step starts from rest and the CPU measured around a run includes the
+writer's work for that run. Waiting looks at the app's gauge and Redis's XLEN, never at
+`count(*)`, which would itself cost the database CPU inside the measured window; the rows are
+counted once, at the end (`check`)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ import time
 
 import psycopg
 import redis
+from redis.cluster import RedisCluster
 
 from lab.bench import _probe
 from lab.bench._steps import Step
 from lab.native.stack import Stack
+from signup import _shards
+from signup.config import Settings
 
 
 class Settler:
@@ -28,18 +31,27 @@ class Settler:
         self.acknowledged = 0
         self.apps = [f"http://{a}" for a in stack.ctx.members.get("app", [])]
         app = stack.ctx.rewrite(stack.ctx.topology["app"].environment)
-        self.stream = app.get("SIGNUP_STREAM", "signups")
-        queued = app.get("SIGNUP_STORE") == "queue" and app.get("SIGNUP_REDIS_URL")
-        self.redis = redis.Redis.from_url(app["SIGNUP_REDIS_URL"]) if queued else None
+        settings = Settings.from_env(app)
+        self.streams: tuple[str, ...] = ()
+        self.redis: redis.Redis | RedisCluster | None = None
+        if settings.store == "queue":
+            self.redis, self.streams = redis.Redis.from_url(settings.redis_url), (settings.stream,)
+        elif settings.store == "cluster":
+            # Any node tells the client where the others and the slots are.
+            host, port = settings.redis_cluster_nodes[0]
+            self.redis = RedisCluster(host=host, port=port)
+            self.streams = _shards.streams(settings.stream, settings.shards)
 
     def _idle(self) -> bool:
         return _probe.sum_metric(self.apps, "signup_requests_in_flight") == 0 and not self.backlog()
 
     def backlog(self) -> int:
-        return 0 if self.redis is None else int(self.redis.xlen(self.stream))
+        if self.redis is None:
+            return 0
+        return sum(int(self.redis.xlen(stream)) for stream in self.streams)
 
     def after(self, step: Step) -> Step:
-        """The step with the backlog it left (phase 3), once that backlog is written."""
+        """The step with the backlog it left (phases 3 and 4), once that backlog is written."""
         self.acknowledged += step.acknowledged
         step = dataclasses.replace(step, backlog=self.backlog())
         deadline = time.monotonic() + self.timeout

@@ -24,6 +24,7 @@ from typing import Any
 
 from lab._proc import free_port
 from lab.bench import _plan
+from lab.bench._disturbance import Probe
 from lab.bench._sampler import Sampler
 from lab.loadtest import _k6, _walls
 from lab.native import _cgroup
@@ -32,6 +33,8 @@ from lab.native import _cgroup
 # everything else at their level: under contention each gets five times the share of any one
 # sibling (cpu.shares 5120 in cgroup v1), so other work on the machine disturbs them less.
 RESERVED_WEIGHT = 500
+# The phases that answer a signup with 202 (queued) rather than 201.
+QUEUED = ("phase3", "phase4")
 
 
 class StepFailed(RuntimeError):
@@ -57,6 +60,8 @@ class Step:
     load: dict[str, dict[str, Any]] = field(default_factory=dict)
     machine_cores: float | None = None
     backlog: int = 0  # phase 3: signups still in the stream when k6 finished
+    # What the machine did meanwhile (lab.bench._disturbance): the probe's slowdown, steal.
+    machine: dict[str, float | None] | None = None
 
     @property
     def slo_held(self) -> bool:
@@ -154,6 +159,7 @@ class Runner:
     sampler: Sampler
     label: str
     k6: K6Group
+    probe: Probe | None = None
 
     def run(self, rate: int, seconds: int) -> Step:
         self.work.mkdir(parents=True, exist_ok=True)
@@ -167,11 +173,12 @@ class Runner:
             "RUN_ID": run_id,
             "SUMMARY_JSON": str(summary),
             "MIX": "none",
-            "EXPECT_STATUS": "202" if self.phase == "phase3" else "201",
+            "EXPECT_STATUS": "202" if self.phase in QUEUED else "201",
         }
         args = self.k6.command(_k6.command("rate", variables, address=api, quiet=True))
         started = self.sampler.now()
         before, busy_before = _walls.counters(self.sampler.containers_url), _busy()
+        mark = self.probe.mark() if self.probe else None
         self.sampler.watch(f"http://{api}", rate)
         log = (self.work / f"{run_id}.log").open("w")
         try:
@@ -181,6 +188,7 @@ class Runner:
             self.sampler.watch(None, 0)
             log.close()
         after, busy_after = _walls.counters(self.sampler.containers_url), _busy()
+        machine = self.probe.since(mark) if self.probe and mark else None
         if code not in (0, _k6.THRESHOLDS_CROSSED) or not summary.exists():
             tail = (self.work / f"{run_id}.log").read_text(errors="replace").strip()[-400:]
             raise StepFailed(f"k6 exited {code} at {rate}/s: {tail}")
@@ -204,6 +212,7 @@ class Runner:
             ended=self.sampler.now(),
             load=_walls.service_load(before, after, float(seconds)),
             machine_cores=round((busy_after - busy_before) / seconds, 3),
+            machine=machine,
         )
 
 

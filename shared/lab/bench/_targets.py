@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.bench import _plan, _queue
+from lab.bench._disturbance import Probe
 from lab.bench._plan import Plan, next_rate
 from lab.bench._progress import Progress
 from lab.bench._sampler import Sampler
@@ -135,6 +136,7 @@ class Bench:
     progress: Progress
     work: Path
     k6: K6Group
+    probe: Probe | None = None  # beside every step: what the machine did meanwhile
 
 
 @dataclass
@@ -176,7 +178,9 @@ def started(
         Sampler(f"http://127.0.0.1:{stack.ctx.ports.containers}") as sampler,
     ):
         work = bench.work / "k6"
-        runner = Runner(stack.url, target.expects, work, sampler, target.name, bench.k6)
+        runner = Runner(
+            stack.url, target.expects, work, sampler, target.name, bench.k6, bench.probe
+        )
         settle = Settler(stack, has_db="db" not in target.leave_out, timeout=settle_timeout)
         yield Started(stack, sampler, runner, settle)
 

@@ -41,6 +41,7 @@ from lab.bench import (
     _scale_plots,
     _shed,
 )
+from lab.bench._disturbance import Probe
 from lab.bench._plan import Plan
 from lab.bench._progress import Progress
 from lab.bench._steps import K6Group, StepFailed
@@ -54,7 +55,9 @@ from lab.topology import REPO
 OUT = REPO / "docs" / "results"
 # What each part measures, in the line a run starts with.
 PARTS = {
-    "scale": "the scale model (phases 1-3, app replicas added one by one, two bursts)",
+    "scale": "the scale model (phases 1-3, app replicas added one by one, two bursts; then "
+    "phase 3 against phase 4 at a lower Redis quota per node)",
+    "cluster": "the scale model's phase 3 against phase 4 alone, at a lower Redis quota per node",
     "machine": "the whole machine (HTTP ceiling, {phases}, PostgreSQL insert and COPY ceilings)",
     "cost": "CPU per signup of bare HTTP, phase 1 and phase 3 at one rate",
 }
@@ -104,10 +107,11 @@ def collect(
     results: dict[str, Any] = {"bench": host_facts(plan), "ceilings": {}, "phases": {}}
     results["bench"]["part"] = "all" if len(parts) > 1 else next(iter(parts))
     results["bench"]["scale_plan"] = dataclasses.asdict(scale_plan)
-    with K6Group() as k6:
-        bench = Bench(progress, work, k6)
-        if "scale" in parts:
-            results["scale_model"] = _scale.collect(scale_plan, bench)
+    with K6Group() as k6, Probe() as probe:
+        bench = Bench(progress, work, k6, probe)
+        if "scale" in parts or "cluster" in parts:
+            only = "scale" not in parts
+            results["scale_model"] = _scale.collect(scale_plan, bench, only_cluster=only)
         if "machine" in parts:
             results.update(_machine.collect(plan, bench, phases))
         if "cost" in parts:
@@ -216,8 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         choices=("all", *PARTS, "shed", "failover"),
         default="all",
         help="the scale model, the whole machine, CPU per signup at one rate, or all three "
-        "(default); `shed` alone: phase 1 shedding by wait against never refusing; `failover` "
-        "alone: phase 4 losing a primary's host under load, with and without WAIT (root)",
+        "(default); `cluster`: the scale model's phase 3 against phase 4 alone; `shed` "
+        "alone: phase 1 shedding by wait against never refusing; `failover` alone: phase 4 "
+        "losing a primary's host under load, with and without WAIT (root)",
     )
     parser.add_argument(
         "--replot",
@@ -230,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         return replot(args.replot)
     if args.part in ("shed", "failover"):
         return _alone(args.part, args.out, args.quick)
-    parts = set(PARTS) if args.part == "all" else {args.part}
+    # The whole scale model holds the cluster comparison: `cluster` is it alone.
+    parts = set(PARTS) - {"cluster"} if args.part == "all" else {args.part}
     chosen = args.phases or ("phase1,phase3" if args.quick else ",".join(PHASE_TARGETS))
     phases = [p.strip() for p in chosen.split(",") if p.strip()]
     unknown = [p for p in phases if p not in PHASE_TARGETS]

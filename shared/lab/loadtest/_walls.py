@@ -27,11 +27,16 @@ TICKS = os.sysconf("SC_CLK_TCK")  # /proc/stat counts in these
 AT_QUOTA = 0.85
 # Share of the machine's cores that counts as a full machine.
 MACHINE_FULL = 0.9
+# Services whose replicas do not share the work: each Redis Cluster node holds its own slots,
+# so one primary at its quota is the wall while the others idle. Summed with them it would
+# read as a service at a third of its quota; each replica is counted on its own instead.
+PER_REPLICA = frozenset({"redis-node"})
 
 
 @dataclass(frozen=True)
 class Counters:
-    """Per compose service (replicas summed): the cgroup counters the supervisor exports."""
+    """Per compose service (replicas summed; each replica of a PER_REPLICA service on its own,
+    by its container's name): the cgroup counters the supervisor exports."""
 
     cpu_seconds: dict[str, float]
     periods: dict[str, float]
@@ -68,6 +73,8 @@ def counters(containers_url: str, timeout: float = 3.0) -> Counters:
             service = sample.labels.get(SERVICE_LABEL)
             if not service:
                 continue
+            if service in PER_REPLICA:
+                service = sample.labels.get("name") or service
             if sample.name in _COUNTERS:
                 found[_COUNTERS[sample.name]][service] += float(sample.value)
                 if sample.timestamp is not None:

@@ -91,7 +91,10 @@ def _check_measured(name: str, result: dict[str, Any]) -> None:
 def _check_scale_model(scale: dict[str, Any]) -> None:
     """The shape a script may rely on, and what no run of any speed may break."""
     assert scale["errors"] == {}
-    assert scale["quotas"] == _scale.profile()
+    profile = _scale.profile()
+    redis = profile.pop(_scale.CLUSTER_QUOTA)
+    assert scale["quotas"] == profile
+    assert scale["machine_quiet"]["probe_ms"] > 0
     assert len(scale["phases"]["phase1"]) == 1
     for phase in ("phase2", "phase3"):
         points = scale["phases"][phase]
@@ -115,7 +118,25 @@ def _check_scale_model(scale: dict[str, Any]) -> None:
         assert burst["timeline"]
     # Phase 3 writes exactly what it acknowledged: nothing lost, nothing twice.
     assert scale["burst"]["phase3"]["rows"] == scale["burst"]["phase3"]["acknowledged"]
-    assert len(scale["goals"]) == 5
+    cluster = scale["cluster"]
+    assert cluster["quotas"] == {"REDIS_CPUS": redis}
+    for phase, points in cluster["phases"].items():
+        assert [p["replicas"] for p in points] == list(range(1, len(points) + 1)), phase
+        for point in points:
+            assert point["sustained_rate"] > 0, (phase, point)
+            assert point["rows_check"]["missing"] == 0, (phase, point["rows_check"])
+    # Each Redis node is its own line where the wall is judged, under the comparison's quota;
+    # CPU per signup counts the whole cluster.
+    node = cluster["phases"]["phase4"][0]
+    assert node["evidence_step"]["load"]["redis-node-1"]["quota_cores"] == float(redis)
+    assert node["cpu_ms_per_signup"]["redis-node"] > 0
+    for phase, points in [*scale["phases"].items(), *cluster["phases"].items()]:
+        for point in points:
+            machine = point["machine"]
+            assert machine["slowdown"] > 0, (phase, machine)
+            assert 0 <= machine["steal_share"] < 1
+            assert isinstance(machine["disturbed"], bool)
+    assert len(scale["goals"]) == 7
 
 
 def _check_cost(cost: dict[str, Any]) -> None:
@@ -185,6 +206,7 @@ def test_quick_bench_writes_json_table_and_plots(tmp_path: Path, server_tmp: Pat
     assert "QUICK SMOKE RUN" in table
     assert "| phase1 |" in table
     assert "## Scale model: each phase's wall" in table
+    assert "### Past one Redis: phase 3 and phase 4" in table
     assert "## CPU per signup at one rate" in table
     for suffix in ("throughput", "latency", "phases", "replicas", "burst", "machine", "cost"):
         png = json_file.with_name(json_file.stem + f"-{suffix}.png")

@@ -47,3 +47,24 @@ def test_a_rate_that_was_not_confirmed_counts_toward_no_goal() -> None:
     assert (growth["measured"], growth["met"]) == (None, None)
     best = goals["phase 3's best >= 1.5x phase 2's best (same database quota)"]
     assert best["measured"] == 400 / 266
+
+
+def test_phase_4_must_double_phase_3_where_phase_3_stops_at_its_redis() -> None:
+    """The comparison alone (`make bench PART=cluster`): only its two goals."""
+    cluster: dict[str, Any] = {
+        "quotas": {"REDIS_CPUS": "0.04"},
+        "phases": {
+            "phase3": [_point(1, 300, "app"), _point(2, 420, "redis"), _point(3, 430, "redis")],
+            "phase4": [
+                _point(1, 280, "app"),
+                _point(3, 860, "app"),
+                _point(4, 900, "redis-node-3"),
+            ],
+        },
+    }
+    goals = _scale_report.goals({"cluster": cluster})
+    assert [(g["measured"], g["met"]) for g in goals] == [("redis", True), (900 / 430, True)]
+    cluster["phases"]["phase4"][-1]["confirmed"] = False  # 900/s did not hold: 860 is the best
+    cluster["phases"]["phase3"][-1]["limited_by"] = "app"
+    goals = _scale_report.goals({"cluster": cluster})
+    assert [(g["measured"], g["met"]) for g in goals] == [("app", False), (860 / 430, True)]
