@@ -78,8 +78,10 @@ class ContainerCollector(Collector):
             cpu.add_metric(labels, usage.cpu_seconds)
             memory.add_metric(labels, usage.memory_bytes)
             if entry.spec.cpus:
-                quota.add_metric(labels, round(entry.spec.cpus * cfs_period))
-                period.add_metric(labels, cfs_period)
+                # The pair the cgroup was given (a small quota gets a longer period).
+                quota_us, period_us = _cgroup.cfs(entry.spec.cpus, cfs_period)
+                quota.add_metric(labels, quota_us)
+                period.add_metric(labels, period_us)
                 stats = _throttling(entry)
                 if stats is not None:
                     periods.add_metric(labels, stats.periods)

@@ -72,6 +72,31 @@ def test_a_short_period_keeps_the_share_and_is_read_back() -> None:
         cg.destroy()
 
 
+def test_a_quota_under_a_millisecond_gets_a_longer_period_not_more_cpu() -> None:
+    """Linux takes no quota under 1 ms: 0.04 CPU at a 10 ms period is 1 ms per 25 ms."""
+    cg = _cgroup.Cgroup(f"signup-lab-test/{uuid.uuid4().hex[:8]}", period=10_000)
+    cg.create(cpus=0.04, memory=None)
+    try:
+        assert cg.limits() == (0.04, None)
+    finally:
+        cg.destroy()
+
+
+@pytest.mark.parametrize(
+    ("cpus", "period", "expected"),
+    [
+        (0.5, 100_000, (50_000, 100_000)),
+        (0.1, 10_000, (1_000, 10_000)),
+        (0.04, 10_000, (1_000, 25_000)),
+        (0.0005, 10_000, (1_000, 1_000_000)),  # the kernel's longest period: as close as it gets
+    ],
+)
+def test_cfs_keeps_the_share_within_the_kernels_bounds(
+    cpus: float, period: int, expected: tuple[int, int]
+) -> None:
+    assert _cgroup.cfs(cpus, period) == expected
+
+
 def test_a_process_over_its_quota_is_throttled_and_counted(group: _cgroup.Cgroup) -> None:
     # 0.25 CPU for a loop that wants a whole core: the quota runs out in most periods.
     before = group.throttling()
