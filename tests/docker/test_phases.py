@@ -154,9 +154,11 @@ def containers(user: User, phase: str) -> list[str]:
 
 @pytest.mark.parametrize("phase", list(PHASES))
 def test_a_phase_under_docker_as_a_user_runs_it(user: User, phase: str) -> None:
-    up = user.make(phase)
-    assert "leaving out: grafana cadvisor" in up.stdout
     try:
+        # Inside: a phase that does not come up is taken down too, and says what it logged,
+        # or the next test finds its ports taken.
+        up = user.make(phase)
+        assert "leaving out: grafana cadvisor" in up.stdout
         emails = signup(user, phase, f"{phase}-docker")
         wait_until(lambda: rows(user, emails) == SIGNUPS, 60, f"{SIGNUPS} rows in PostgreSQL")
 
