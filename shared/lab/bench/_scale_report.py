@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.bench import _disturbance, _plan
+from lab.bench import _disturbance, _plan, _reproduce
 from lab.bench._scale_plots import database_wall, sweeps
 
 
@@ -221,6 +221,7 @@ def markdown(results: dict[str, Any]) -> list[str]:
                 cluster["phases"], "(`redis-node`: all six nodes, primaries and replicas, together)"
             ),
         ]
+    lines += _reproduce.markdown(scale.get("reproduction"))
     lines += ["", "### Goals", "", "| goal | measured | met |", "| --- | ---: | --- |"]
     for g in scale["goals"]:
         c = goal_cells(g)

@@ -37,6 +37,7 @@ from lab.bench import (
     _plan,
     _plots,
     _report,
+    _reproduce,
     _scale,
     _scale_plots,
     _shed,
@@ -140,6 +141,9 @@ def write(results: dict[str, Any], out: Path) -> list[Path]:
     stem = f"{bench['date']}-{host}" + ("" if part == "all" else f"-{part}")
     stem += "-quick" if bench["quick"] else ""
     out.mkdir(parents=True, exist_ok=True)
+    if "scale_model" in results:
+        # Against the last run of this part already in `out` (a replot keeps what was found).
+        results["scale_model"]["reproduction"] = _reproduce.compare(results, out)
     json_path = out / f"{stem}.json"
     json_path.write_text(json.dumps(results, indent=1) + "\n")
     return [json_path, *draw(results, out, stem)]

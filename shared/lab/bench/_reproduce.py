@@ -1,0 +1,121 @@
+"""Does a wall reproduce? This run's scale-model points against the last committed run of the
+same part, with what the disturbance probe read in each.
+
+Two runs of the same code hours apart should agree on every wall within TOLERANCE. When they
+do not, the probe says whether the machine moved: its quiet reading is the same work on the
+same kind of CPU, so a run whose probe took 1.8x as long ran on a machine that much slower,
+and its rates are not the code's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+TOLERANCE = 0.15
+
+
+def points(scale: dict[str, Any]) -> dict[str, int]:
+    """Confirmed rates by point name (`phase4 x3`; the cluster comparison's `... at redis`)."""
+    found: dict[str, int] = {}
+    for phase, pts in (scale.get("phases") or {}).items():
+        found.update(
+            {f"{phase} x{p['replicas']}": p["sustained_rate"] for p in pts if p["confirmed"]}
+        )
+    cluster = scale.get("cluster") or {}
+    redis = (cluster.get("quotas") or {}).get("REDIS_CPUS")
+    for phase, pts in (cluster.get("phases") or {}).items():
+        found.update(
+            {
+                f"{phase} x{p['replicas']} at redis {redis}": p["sustained_rate"]
+                for p in pts
+                if p["confirmed"]
+            }
+        )
+    return found
+
+
+def previous(results: dict[str, Any], folder: Path) -> tuple[str, dict[str, Any]] | None:
+    """The newest full run in `folder` of this run's part, started before it, with a scale model."""
+    bench = results["bench"]
+    found = []
+    for path in folder.glob("*.json"):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        other = data.get("bench") if isinstance(data, dict) else None
+        if (
+            not isinstance(other, dict)
+            or other.get("quick")
+            or other.get("part") != bench.get("part")
+            or "scale_model" not in data
+            or str(other.get("started_at", "")) >= str(bench.get("started_at", ""))
+        ):
+            continue
+        found.append((str(other.get("started_at")), path.name, data))
+    if not found:
+        return None
+    _, name, data = max(found)
+    return name, data
+
+
+def compare(results: dict[str, Any], folder: Path) -> dict[str, Any] | None:
+    """Every point both runs confirmed, the ratio of their rates, and both quiet probes."""
+    scale = results.get("scale_model")
+    if not scale or results["bench"].get("quick"):
+        return None
+    before = previous(results, folder)
+    if before is None:
+        return {"previous": None}
+    name, data = before
+    then, now = points(data["scale_model"]), points(scale)
+    rows: list[dict[str, Any]] = [
+        {"point": key, "then": then[key], "now": now[key], "ratio": round(now[key] / then[key], 3)}
+        for key in now
+        if then.get(key)
+    ]
+    quiet_then = (data["scale_model"].get("machine_quiet") or {}).get("probe_ms")
+    quiet_now = (scale.get("machine_quiet") or {}).get("probe_ms")
+    return {
+        "previous": name,
+        "previous_started_at": data["bench"].get("started_at"),
+        "probe_ms": {"then": quiet_then, "now": quiet_now},
+        "points": rows,
+        "within": all(abs(r["ratio"] - 1) <= TOLERANCE for r in rows) if rows else None,
+    }
+
+
+def markdown(found: dict[str, Any] | None) -> list[str]:
+    if not found:
+        return []
+    lines = ["", "### Does it reproduce?", ""]
+    if found["previous"] is None:
+        return [*lines, "No earlier full run of this part in this folder to compare with."]
+    probe = found["probe_ms"]
+    machine = "the disturbance probe was not recorded then"
+    if probe["then"] and probe["now"]:
+        ratio = probe["now"] / probe["then"]
+        machine = (
+            f"the probe took {probe['now']:.3f} ms of CPU on the quiet machine now against "
+            f"{probe['then']:.3f} ms then ({ratio:.2f}x)"
+        )
+    moved = [r for r in found["points"] if abs(r["ratio"] - 1) > TOLERANCE]
+    verdict = (
+        f"every wall within {TOLERANCE:.0%}"
+        if not moved
+        else f"{len(moved)} of {len(found['points'])} walls moved more than {TOLERANCE:.0%}"
+    )
+    lines += [
+        f"Against [{found['previous']}]({found['previous']}) (started "
+        f"{found['previous_started_at']}): {verdict}; {machine}.",
+        "",
+        "| point | then | now | now / then |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {r['point']} | {r['then']:,} | {r['now']:,} | {r['ratio']:.2f} |"
+        for r in found["points"]
+    ]
+    return lines

@@ -1,0 +1,55 @@
+"""A run against the last committed run of its part: which walls moved, and the probe then
+and now."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lab.bench import _reproduce
+
+
+def _run(started: str, rates: dict[int, int], probe: float | None, **bench: Any) -> dict[str, Any]:
+    points = [{"replicas": n, "sustained_rate": r, "confirmed": True} for n, r in rates.items()]
+    return {
+        "bench": {"part": "cluster", "quick": False, "started_at": started, **bench},
+        "scale_model": {
+            "machine_quiet": {"probe_ms": probe} if probe else None,
+            "cluster": {"quotas": {"REDIS_CPUS": "0.04"}, "phases": {"phase4": points}},
+        },
+    }
+
+
+def _write(folder: Path, name: str, results: dict[str, Any]) -> None:
+    (folder / name).write_text(json.dumps(results))
+
+
+def test_the_newest_earlier_run_of_the_part_is_the_one_compared(tmp_path: Path) -> None:
+    _write(tmp_path, "a.json", _run("2026-12-06T10:00:00+00:00", {1: 100, 2: 200}, 0.6))
+    _write(tmp_path, "b.json", _run("2026-12-06T12:00:00+00:00", {1: 110, 2: 300}, 0.5))
+    _write(tmp_path, "quick.json", _run("2026-12-06T13:00:00+00:00", {1: 1}, 0.5, quick=True))
+    other = _run("2026-12-06T13:30:00+00:00", {1: 1}, 0.5)
+    other["bench"]["part"] = "scale"  # a run of another part is never the one compared
+    _write(tmp_path, "scale.json", other)
+    later = _run("2026-12-06T20:00:00+00:00", {1: 1, 2: 1}, 0.5)
+    _write(tmp_path, "later.json", later)
+    now = _run("2026-12-06T14:00:00+00:00", {1: 105, 2: 210, 3: 400}, 0.9)
+
+    found = _reproduce.compare(now, tmp_path)
+    assert found is not None
+    assert found["previous"] == "b.json"
+    assert found["probe_ms"] == {"then": 0.5, "now": 0.9}
+    ratios = {r["point"]: r["ratio"] for r in found["points"]}
+    assert ratios == {"phase4 x1 at redis 0.04": 0.955, "phase4 x2 at redis 0.04": 0.7}
+    assert found["within"] is False
+    text = "\n".join(_reproduce.markdown(found))
+    assert "1 of 2 walls moved more than 15%" in text
+    assert "(1.80x)" in text
+
+
+def test_a_first_run_says_it_has_nothing_to_compare_with(tmp_path: Path) -> None:
+    now = _run("2026-12-06T14:00:00+00:00", {1: 105}, 0.9)
+    found = _reproduce.compare(now, tmp_path)
+    assert found == {"previous": None}
+    assert "No earlier full run" in "\n".join(_reproduce.markdown(found))
