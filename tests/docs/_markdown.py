@@ -24,12 +24,13 @@ _HTML_ID = re.compile(r"<a\b[^>]*?\b(?:id|name)=\"([^\"]+)\"", re.IGNORECASE)
 # the bench offered it; `... scale -->` for the scale model's points, bursts and goals;
 # `... scale/<what>` for what tests/docs/_results.py derives from the scale model (the
 # evidence at each wall, and what its CPU per signup predicts): see PREDICTIONS in test_docs;
-# `cost`, `cost/goals`, `shed` and `failover` for the bench parts of those names. A marker
+# `cost`, `cost/goals`, `shed` and `failover` for the bench parts of those names; `cluster`
+# for the scale model's phase 3 against phase 4 (its points and its two goals). A marker
 # whose scope is not one of these is no marker at all, and its table goes unchecked: a test
 # says so (test_every_marker_is_read).
 _SCOPE = (
     r"scale(?:/(?:predicted|machine|cores|sizing|load))?|(?:phase\d|http_ceiling)(?:/search)?"
-    r"|cost(?:/goals)?|shed|failover"
+    r"|cost(?:/goals)?|shed|failover|cluster"
 )
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
 _MARKER = re.compile(rf"<!--\s*numbers from (\S+)(?:\s+({_SCOPE}))?\s*-->")

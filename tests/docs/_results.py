@@ -143,6 +143,43 @@ def scale_row(results: dict[str, Any], key: str) -> dict[str, str]:
     raise KeyError(f"no row {key!r} in the scale model's results")
 
 
+def cluster_row(results: dict[str, Any], key: str) -> dict[str, str]:
+    """Column -> expected text for a row of the scale model's phase 3 against phase 4: a point
+    (`phase4 x3`) at the comparison's Redis quota, or one of its goals (its text)."""
+    scale = results["scale_model"]
+    cluster = scale["cluster"]
+    phase, _, rest = key.partition(" ")
+    for point in cluster["phases"].get(phase, []):
+        if rest == f"x{point['replicas']}":
+            every = {s for pts in cluster["phases"].values() for p in pts for s in p["cores"]}
+            return {f"{s} ms": "-" for s in every} | _scale_report.point_cells(point)
+    for goal in _scale_report.cluster_goals(cluster):
+        if goal["goal"] == key:
+            return _scale_report.goal_cells(goal)
+    raise KeyError(f"no row {key!r} in the scale model's phase 3 against phase 4")
+
+
+def cluster_quotable(results: dict[str, Any]) -> set[str]:
+    """Every number the cluster page may quote from the comparison: each point's rate, p95,
+    replicas, cores and CPU per signup, the Redis quota, the machine's slowdown, and the
+    ratio of the two phases' best rates."""
+    cluster = results["scale_model"]["cluster"]
+    values: list[float] = [float(cluster["quotas"]["REDIS_CPUS"])]
+    for points in cluster["phases"].values():
+        for p in points:
+            values += [p["sustained_rate"], p["replicas"], p["k6_cores"], p["machine_cores"]]
+            values += [v for v in p["latency_ms"].values() if v is not None]
+            values += [v for v in p["cores"].values() if v is not None]
+            values += [v for v in p["cpu_ms_per_signup"].values() if v is not None]
+            values += [v for v in (p["machine"] or {}).values() if isinstance(v, float)]
+    values += [
+        g["measured"]
+        for g in _scale_report.cluster_goals(cluster)
+        if isinstance(g["measured"], float | int)
+    ]
+    return {form for value in values for form in _forms(float(value))}
+
+
 def search_row(results: dict[str, Any], name: str, rate: str) -> dict[str, str]:
     """Column -> expected text for one step the bench offered (`phase1/search`): the rate
     offered is the row's key, as the bench ran it, search steps first."""

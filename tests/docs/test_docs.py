@@ -239,6 +239,8 @@ def check_table(page: Path, table: _markdown.Table) -> list[str]:
                 expected = _results.shed_row(data, key)
             elif table.scope == "failover":
                 expected = _results.failover_row(data, key)
+            elif table.scope == "cluster":
+                expected = _results.cluster_row(data, key)
             elif table.scope.startswith("scale/"):
                 expected = PREDICTIONS[table.scope](data, key)
             elif table.scope.endswith("/search"):
@@ -441,6 +443,9 @@ def test_numbers_in_the_cluster_page_come_from_its_run_or_a_setting() -> None:
     runs = [s for s in sources if load_json((DOCS / s).resolve())["bench"]["part"] == "failover"]
     assert len(runs) == 1, f"docs/04-cluster.md cites {sorted(sources)}: one failover run, please"
     allowed = _results.failover_quotable(load_json((DOCS / runs[0]).resolve()))
+    for table in _markdown.marked_tables(path):
+        if table.scope == "cluster":
+            allowed |= _results.cluster_quotable(load_json((DOCS / table.source).resolve()))
     allowed |= settings() | CLUSTER_SETTINGS
     stray = [
         f"docs/04-cluster.md:{line}: {number}"
