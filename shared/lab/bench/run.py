@@ -211,7 +211,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="everything briefly (< 4 minutes)")
+    parser.add_argument("--quick", action="store_true", help="everything briefly (about 6 minutes)")
     parser.add_argument("--out", type=Path, default=OUT, help="default docs/results")
     parser.add_argument(
         "--phases",
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     # shell's background job): Ctrl-C is how a person stops it, and the test does the same.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
-    kind = "quick: seconds per step, a smoke test" if plan.quick else "full: under 45 minutes"
+    kind = "quick: seconds per step, a smoke test" if plan.quick else "full: about 75 minutes"
     what = [PARTS[p].format(phases=", ".join(phases)) for p in PARTS if p in parts]
     print(f"bench ({kind}): {'; then '.join(what)}. k6 runs on this host", flush=True)
     started = time.monotonic()
