@@ -90,7 +90,7 @@ phase4: ## start phase 4: phase 3 on a Redis Cluster (REDIS_NODES=6: 3 primaries
 
 .PHONY: cluster-grow
 cluster-grow: ## phase 4: add a spare primary and its replica to the cluster, then rebalance (make phase4 REDIS_NODES=8)
-	@$(VENV_READY) && $(LAB) grow
+	@$(call by_runtime,$(DOCKER) grow,$(VENV_READY) && $(LAB) --runtime native grow)
 
 # The same four targets for both runtimes. Under Docker they act on the phases' compose
 # projects through shared/docker.sh (no .venv): `docker compose down` / `down --volumes` for

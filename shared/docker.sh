@@ -7,6 +7,8 @@
 #   shared/docker.sh status                   every lab project's containers
 #   shared/docker.sh logs [SERVICE]           the running phase's logs (LINES, default 20)
 #   shared/docker.sh down [--volumes]         every phase's project (--volumes: and its data)
+#   shared/docker.sh grow                     phase 4: two spare nodes join as a primary and
+#                                             its replica, then the slots are rebalanced
 #
 # WITHOUT="grafana cadvisor" leaves those services out of `up` (on a machine whose engine
 # cannot run them). A phase is a compose project: the `name:` of its compose file.
@@ -89,6 +91,29 @@ down() {
     return "$code"
 }
 
+# Phase 4's cluster grows by its spares: nodes past the first 2 x REDIS_PRIMARIES, which
+# create-cluster.sh leaves out (a node that knows no other is one). grow-cluster.sh runs in a
+# one-off container of the `cluster` service, on the compose network where the names resolve.
+grow() {
+    file=phase4-cluster/compose.yaml
+    ids=$(docker compose -f "$file" ps --quiet --status=running redis-node) || exit 1
+    n=$(echo "$ids" | grep -c . || true)
+    [ "$n" -gt 0 ] || die "cluster-grow: phase 4 does not run with Docker (make phase4 REDIS_NODES=8)"
+    set --
+    i=1
+    while [ "$i" -le "$n" ]; do
+        known=$(docker compose -f "$file" exec -T --index "$i" redis-node redis-cli cluster info |
+            sed -n 's/^cluster_known_nodes:\([0-9]*\).*/\1/p') || exit 1
+        [ "$known" != 1 ] || set -- "$@" "signup-phase4-redis-node-$i:6379"
+        i=$((i + 1))
+    done
+    [ "$#" -ge 2 ] || die "cluster-grow: no two spare nodes: all $n are in the cluster; start" \
+        "phase 4 with two more (make phase4 REDIS_NODES=$((n + 2))), then grow again"
+    echo "Docker: grow-cluster.sh in a one-off container of the cluster service"
+    docker compose -f "$file" run --rm --no-deps --entrypoint sh cluster /grow-cluster.sh \
+        signup-phase4-redis-node-1:6379 "$1" "$2"
+}
+
 command=${1:-}
 [ "$#" = 0 ] || shift
 case "$command" in
@@ -97,5 +122,6 @@ case "$command" in
     status) check && status ;;
     logs) check && logs "$@" ;;
     down) check && down "$@" ;;
-    *) die "usage: shared/docker.sh check | up PHASE_FOLDER | status | logs [SERVICE] | down [--volumes]" ;;
+    grow) check && grow ;;
+    *) die "usage: shared/docker.sh check | up PHASE_FOLDER | status | logs [SERVICE] | down [--volumes] | grow" ;;
 esac

@@ -233,12 +233,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_grow(args: argparse.Namespace) -> int:
     """Phase 4: add a spare primary and its replica to the running cluster, and rebalance."""
     if choose_runtime(args.runtime) == "docker":
-        print(
-            "error: growing the cluster under Docker: docker compose up -d --scale "
-            "redis-node=8, then grow-cluster.sh (phase4-cluster/README.md)",
-            file=sys.stderr,
-        )
-        return 2
+        return docker.main(["grow"])
     running = state.read(args.run_dir)
     if running is None or running.phase != "phase4":
         print("error: phase 4 is not running here (make phase4 REDIS_NODES=8)", file=sys.stderr)

@@ -156,8 +156,9 @@ def containers(user: User, phase: str) -> list[str]:
 def test_a_phase_under_docker_as_a_user_runs_it(user: User, phase: str) -> None:
     try:
         # Inside: a phase that does not come up is taken down too, and says what it logged,
-        # or the next test finds its ports taken.
-        up = user.make(phase)
+        # or the next test finds its ports taken. Phase 4 with two spare nodes, for
+        # `make cluster-grow`.
+        up = user.make(phase, *(["REDIS_NODES=8"] if phase == "phase4" else []))
         assert "leaving out: grafana cadvisor" in up.stdout
         emails = signup(user, phase, f"{phase}-docker")
         wait_until(lambda: rows(user, emails) == SIGNUPS, 60, f"{SIGNUPS} rows in PostgreSQL")
@@ -177,6 +178,8 @@ def test_a_phase_under_docker_as_a_user_runs_it(user: User, phase: str) -> None:
 
         if phase == "phase3":
             writer_stopped_and_started_loses_nothing(user)
+        if phase == "phase4":
+            the_cluster_grows_by_its_spares(user)
 
         status = user.make("status")
         assert f"compose project signup-{phase}" in status.stdout
@@ -199,6 +202,24 @@ def writer_stopped_and_started_loses_nothing(user: User) -> None:
     started = user.compose("phase3", "start", "writer")
     assert started.returncode == 0, started.stderr
     wait_until(lambda: rows(user, emails) == SIGNUPS, 60, "the backlog drained into PostgreSQL")
+
+
+def the_cluster_grows_by_its_spares(user: User) -> None:
+    """`make cluster-grow`: nodes 7 and 8 join as a fourth primary and its replica, the slots
+    are rebalanced onto it, and signups go on landing as rows."""
+    grown = user.make("cluster-grow")
+    assert "cluster grown" in grown.stdout, grown.stdout[-2000:]
+    view = user.compose("phase4", "exec", "-T", "redis-node", "redis-cli", "cluster", "nodes")
+    assert view.returncode == 0, view.stderr
+    primaries = [line for line in view.stdout.splitlines() if "master" in line.split()[2]]
+    # A primary with slots lists them after its eighth field.
+    assert len(primaries) == 4, view.stdout
+    assert all(len(line.split()) > 8 for line in primaries), view.stdout
+    emails = signup(user, "phase4", "after-the-cluster-grew")
+    wait_until(lambda: rows(user, emails) == SIGNUPS, 60, "signups after growing became rows")
+    again = make("cluster-grow", user.env)
+    assert again.returncode != 0
+    assert "no two spare nodes" in again.stderr
 
 
 def test_clean_deletes_every_volume(user: User) -> None:

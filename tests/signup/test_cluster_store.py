@@ -18,7 +18,7 @@ from signup import _shards, _stream
 from signup.app import create_app
 from signup.config import Settings
 from signup.stores import DuplicateEmail, Overloaded
-from signup.stores.cluster import ClusterStore, NotReplicated, ShardUnavailable
+from signup.stores.cluster import ClusterStore, NotReplicated, ShardUnavailable, startup_nodes
 from signup.validation import SignupRequest
 from tests import _cluster
 from tests._probe import wait_until
@@ -238,3 +238,11 @@ def test_a_lost_primary_pauses_its_shards_only_until_its_replica_takes_over(
     assert all(isinstance(r, dict) for r in during[10:]), during[10:]
     assert took < 5, f"the 503s took {took:.1f} s"  # far below any client's timeout
     assert all(isinstance(r, dict) for r in after), after
+
+
+def test_a_name_with_several_addresses_is_every_one_of_them() -> None:
+    """Docker's DNS answers a scaled service's name with every container; redis-py would keep
+    the first (a spare outside the cluster, once). A name that resolves to nothing stays as
+    it is, for redis-py to report."""
+    nodes = startup_nodes((("localhost", 7000), ("127.0.0.1", 7000), ("no-such.invalid", 7001)))
+    assert nodes == [("127.0.0.1", 7000), ("no-such.invalid", 7001)]

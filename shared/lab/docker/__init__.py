@@ -237,6 +237,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return script("logs", *follow, *([args.service] if args.service else []), LINES=str(args.lines))
 
 
+def cmd_grow(args: argparse.Namespace) -> int:
+    """Phase 4: the cluster's two spare nodes join as a primary and its replica."""
+    return script("grow")
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     """Every phase's project, running or not: `clean` (--volumes) deletes the data of all."""
     return script("down", *(["--volumes"] if args.volumes else []))
@@ -276,6 +281,7 @@ def parser() -> argparse.ArgumentParser:
         status=("the running phase's containers", cmd_status),
         logs=("the last lines of each container's log", cmd_logs),
         down=("docker compose down for every phase", cmd_down),
+        grow=("phase 4: two spare nodes join the cluster, which is rebalanced", cmd_grow),
     )
     logs_options(parsers["logs"])
     parsers["down"].add_argument(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -115,11 +116,31 @@ async def refresh(client: RedisCluster) -> None:
     await client.nodes_manager.initialize()
 
 
+def startup_nodes(nodes: tuple[tuple[str, int], ...]) -> list[tuple[str, int]]:
+    """Every address of every node named: Docker's DNS answers a scaled service's name
+    (`redis-node`) with each container's address, and redis-py would keep the first one the
+    resolver gives, and its connection. When that is a spare node outside the cluster (phase 4
+    with REDIS_NODES=8), it knows no slots and the client never asks another node. Given each
+    address, redis-py asks them in turn until one knows the cluster."""
+    found: list[tuple[str, int]] = []
+    for host, port in nodes:
+        try:
+            answers = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
+        except socket.gaierror:
+            answers = []  # not resolvable now: redis-py tries the name, and says why it fails
+        for address in [str(a[4][0]) for a in answers] or [host]:
+            if (address, port) not in found:
+                found.append((address, port))
+    return found
+
+
 def connect(settings: Settings, *, max_connections: int) -> RedisCluster:
     """A cluster client that fails fast: a node that does not answer is one quick error, and
     the next command asks the cluster again where the slot lives (see `refresh`)."""
     return _Cluster(
-        startup_nodes=[ClusterNode(host, port) for host, port in settings.redis_cluster_nodes],
+        startup_nodes=[
+            ClusterNode(host, port) for host, port in startup_nodes(settings.redis_cluster_nodes)
+        ],
         # A shard without its primary must not stop the others.
         require_full_coverage=False,
         max_connections=max_connections,
