@@ -102,13 +102,16 @@ grow() {
     set --
     i=1
     while [ "$i" -le "$n" ]; do
-        known=$(docker compose -f "$file" exec -T --index "$i" redis-node redis-cli cluster info |
-            sed -n 's/^cluster_known_nodes:\([0-9]*\).*/\1/p') || exit 1
+        # Asked first, parsed after: a node that does not answer is an error, not a member.
+        info=$(docker compose -f "$file" exec -T --index "$i" redis-node redis-cli cluster info) ||
+            die "cluster-grow: redis-node $i did not answer"
+        known=$(echo "$info" | sed -n 's/^cluster_known_nodes:\([0-9]*\).*/\1/p')
         [ "$known" != 1 ] || set -- "$@" "signup-phase4-redis-node-$i:6379"
         i=$((i + 1))
     done
-    [ "$#" -ge 2 ] || die "cluster-grow: no two spare nodes: all $n are in the cluster; start" \
-        "phase 4 with two more (make phase4 REDIS_NODES=$((n + 2))), then grow again"
+    [ "$#" -ge 2 ] || die "cluster-grow: $# spare node(s) of $n, and a new primary needs two" \
+        "(one for its replica); start phase 4 with two more (make phase4" \
+        "REDIS_NODES=$((n + 2 - $#))), then grow again"
     echo "Docker: grow-cluster.sh in a one-off container of the cluster service"
     docker compose -f "$file" run --rm --no-deps --entrypoint sh cluster /grow-cluster.sh \
         signup-phase4-redis-node-1:6379 "$1" "$2"

@@ -42,8 +42,9 @@ export function capacityVerdict(data) {
     if (!reqs || !reqs.values.count) {
       // The run stopped before this step served anything: in the ramp up to it, or (when
       // `ran`, which counts setup() too, passed its start) before a request of it began.
-      // Either way it is where the SLO broke: leaving it out would make every step before it
-      // look like a run that held all the way.
+      // Either way it is where the run ended: leaving it out would make every step before it
+      // look like a run that held all the way. (A run stopped by hand ends the same way: its
+      // next step reads as broken, and the text says where it stopped.)
       const stopped = ran < step.from ? 'in the ramp up to it' : 'before any request of it began';
       rows.push({ rate: step.rate, from_s: step.from, requests: 0, ran_s: 0, achieved: 0, p95_ms: null, error_rate: null, ok: false, stopped });
       break;

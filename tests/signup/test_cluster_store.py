@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import time
 from collections import Counter
 from typing import Any
 
+import pytest
 import redis
 from starlette.testclient import TestClient
 
@@ -240,9 +242,19 @@ def test_a_lost_primary_pauses_its_shards_only_until_its_replica_takes_over(
     assert all(isinstance(r, dict) for r in after), after
 
 
-def test_a_name_with_several_addresses_is_every_one_of_them() -> None:
+def test_a_name_with_several_addresses_is_every_one_of_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Docker's DNS answers a scaled service's name with every container; redis-py would keep
     the first (a spare outside the cluster, once). A name that resolves to nothing stays as
-    it is, for redis-py to report."""
-    nodes = startup_nodes((("localhost", 7000), ("127.0.0.1", 7000), ("no-such.invalid", 7001)))
-    assert nodes == [("127.0.0.1", 7000), ("no-such.invalid", 7001)]
+    it is, for redis-py to report; an address named twice is asked once."""
+    answers = {"redis-node": ["10.0.0.7", "10.0.0.2", "10.0.0.3"], "10.0.0.2": ["10.0.0.2"]}
+
+    def resolve(host: str, port: int, *_: object) -> list[tuple[object, ...]]:
+        if host not in answers:
+            raise socket.gaierror(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in answers[host]]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    nodes = startup_nodes((("redis-node", 6379), ("10.0.0.2", 6379), ("gone", 6379)))
+    assert nodes == [("10.0.0.7", 6379), ("10.0.0.2", 6379), ("10.0.0.3", 6379), ("gone", 6379)]

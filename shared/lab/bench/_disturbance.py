@@ -20,8 +20,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-# About 2 ms of CPU every quarter second: under 1 % of one core, well inside the noise of
-# what it measures, and a few dozen readings in every 15 s run.
+# Under a millisecond of CPU (0.64 ms on the 2-core VM) every quarter second: well under 1 %
+# of a core, inside the noise of what it measures, and a few dozen readings in a 15 s run.
 PERIOD = 0.25
 _WORK = bytes(range(256)) * 4096  # 1 MiB; hashlib drops the GIL for it, so no bench thread waits
 # A run whose probe ran this much slower than on the quiet machine, or whose steal was this

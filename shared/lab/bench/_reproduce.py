@@ -36,11 +36,16 @@ def points(scale: dict[str, Any]) -> dict[str, int]:
     return found
 
 
-def previous(results: dict[str, Any], folder: Path) -> tuple[str, dict[str, Any]] | None:
-    """The newest full run in `folder` of this run's part, started before it, with a scale model."""
+def previous(
+    results: dict[str, Any], folder: Path, skip: str = ""
+) -> tuple[str, dict[str, Any]] | None:
+    """The newest full run in `folder` of this run's part (a run without one is "all"),
+    started before it, with a scale model; never `skip`, the file this run is written to."""
     bench = results["bench"]
     found = []
     for path in folder.glob("*.json"):
+        if path.name == skip:
+            continue  # a run of the same part the same day, about to be overwritten
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -49,7 +54,7 @@ def previous(results: dict[str, Any], folder: Path) -> tuple[str, dict[str, Any]
         if (
             not isinstance(other, dict)
             or other.get("quick")
-            or other.get("part") != bench.get("part")
+            or other.get("part", "all") != bench.get("part", "all")
             or "scale_model" not in data
             or str(other.get("started_at", "")) >= str(bench.get("started_at", ""))
         ):
@@ -61,12 +66,12 @@ def previous(results: dict[str, Any], folder: Path) -> tuple[str, dict[str, Any]
     return name, data
 
 
-def compare(results: dict[str, Any], folder: Path) -> dict[str, Any] | None:
+def compare(results: dict[str, Any], folder: Path, skip: str = "") -> dict[str, Any] | None:
     """Every point both runs confirmed, the ratio of their rates, and both quiet probes."""
     scale = results.get("scale_model")
     if not scale or results["bench"].get("quick"):
         return None
-    before = previous(results, folder)
+    before = previous(results, folder, skip)
     if before is None:
         return {"previous": None}
     name, data = before
@@ -102,11 +107,12 @@ def markdown(found: dict[str, Any] | None) -> list[str]:
             f"{probe['then']:.3f} ms then ({ratio:.2f}x)"
         )
     moved = [r for r in found["points"] if abs(r["ratio"] - 1) > TOLERANCE]
-    verdict = (
-        f"every wall within {TOLERANCE:.0%}"
-        if not moved
-        else f"{len(moved)} of {len(found['points'])} walls moved more than {TOLERANCE:.0%}"
-    )
+    if not found["points"]:
+        verdict = "no point confirmed in both runs to compare"
+    elif moved:
+        verdict = f"{len(moved)} of {len(found['points'])} walls moved more than {TOLERANCE:.0%}"
+    else:
+        verdict = f"every wall within {TOLERANCE:.0%}"
     lines += [
         f"Against [{found['previous']}]({found['previous']}) (started "
         f"{found['previous_started_at']}): {verdict}; {machine}.",

@@ -8,6 +8,8 @@ replicas, and whatever comes next once phase 3 takes the database out of the req
 
 Each phase is measured with 1, 2, 3 ... app replicas until one more adds less than
 `plan.gain`; at the last count of phases 2 and 3 a burst at 1.5x phase 2's best follows.
+Then phase 3 and phase 4 are swept again with every Redis node at the profile's
+CLUSTER_REDIS_CPUS: can three primaries take more than one Redis at the same quota each?
 """
 
 from __future__ import annotations
@@ -172,10 +174,12 @@ def folded(load: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         service = base if base in _walls.PER_REPLICA and index.isdigit() else name
         if service not in found:
             found[service] = {"cores": 0.0, "quota_cores": 0.0}
-        found[service]["cores"] += values["cores"]
+        found[service]["cores"] = round(found[service]["cores"] + values["cores"], 4)
         quota = values.get("quota_cores")
         total = found[service]["quota_cores"]
-        found[service]["quota_cores"] = None if quota is None or total is None else total + quota
+        found[service]["quota_cores"] = (
+            None if quota is None or total is None else round(total + quota, 4)
+        )
     return found
 
 

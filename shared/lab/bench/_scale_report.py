@@ -127,20 +127,20 @@ _POINT_COLUMNS = (
 )
 
 
-def _points_table(sweeps: dict[str, list[dict[str, Any]]]) -> list[str]:
+def _points_table(by_phase: dict[str, list[dict[str, Any]]]) -> list[str]:
     lines = [
         _row("phase x app replicas", *_POINT_COLUMNS),
         "| --- |" + " ---: | ---: | --- | --- | ---: | ---: | ---: |",
     ]
-    for phase, points in sweeps.items():
+    for phase, points in by_phase.items():
         for p in points:
             cells = point_cells(p)
             lines.append(_row(f"{phase} x{p['replicas']}", *(cells[c] for c in _POINT_COLUMNS)))
     return lines
 
 
-def _cpu_table(sweeps: dict[str, list[dict[str, Any]]], what: str) -> list[str]:
-    services = sorted({s for points in sweeps.values() for p in points for s in p["cores"]})
+def _cpu_table(by_phase: dict[str, list[dict[str, Any]]], what: str) -> list[str]:
+    services = sorted({s for points in by_phase.values() for p in points for s in p["cores"]})
     lines = [
         "",
         "CPU milliseconds each service spent per acknowledged signup at the sustained rate "
@@ -149,7 +149,7 @@ def _cpu_table(sweeps: dict[str, list[dict[str, Any]]], what: str) -> list[str]:
         "| phase x app replicas | " + " | ".join(f"{s} ms" for s in services) + " |",
         "| --- |" + " ---: |" * len(services),
     ]
-    for phase, points in sweeps.items():
+    for phase, points in by_phase.items():
         for p in points:
             cells = point_cells(p)
             row = " | ".join(cells.get(f"{s} ms", "-") for s in services)
@@ -175,14 +175,16 @@ def markdown(results: dict[str, Any]) -> list[str]:
         "*Machine slowdown*: " + disturbance_note(scale),
         "",
     ]
-    sweeps = scale.get("phases") or {}
-    if sweeps:
-        lines += _points_table(sweeps)
-    for phase, error in (scale.get("errors") or {}).items():
-        lines.append(f"| {phase} | failed: {error} |||||||")
-    if sweeps:
+    phases = scale.get("phases") or {}
+    if phases:
+        lines += _points_table(phases)
+    # A list, not rows: a failed comparison sweep has no table of its own to sit in.
+    lines += [
+        f"- **{label} failed**: {error}" for label, error in (scale.get("errors") or {}).items()
+    ]
+    if phases:
         lines += _cpu_table(
-            sweeps,
+            phases,
             "(cgroup accounting over the runs; phase 3's includes the writer's work meanwhile)",
         )
     wall = database_wall(scale)

@@ -120,7 +120,7 @@ def collect(
             try:
                 results["cost"] = _cost.collect(cost_plan, bench)
             except (StartError, StepFailed, TimeoutError) as exc:
-                # Last in a 45-minute run: the parts before it must still be written.
+                # Last in a run of over an hour: the parts before it must still be written.
                 progress.warn(f"CPU per signup failed: {exc}")
                 results["cost"] = {"status": "failed", "error": str(exc)}
     results["bench"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -143,7 +143,8 @@ def write(results: dict[str, Any], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     if "scale_model" in results:
         # Against the last run of this part already in `out` (a replot keeps what was found).
-        results["scale_model"]["reproduction"] = _reproduce.compare(results, out)
+        compared = _reproduce.compare(results, out, skip=f"{stem}.json")
+        results["scale_model"]["reproduction"] = compared
     json_path = out / f"{stem}.json"
     json_path.write_text(json.dumps(results, indent=1) + "\n")
     return [json_path, *draw(results, out, stem)]

@@ -219,7 +219,7 @@ def running() -> RunState | None:
 
 
 def script(*args: str, **env: str) -> int:
-    """shared/docker.sh: the Docker side of up, status, logs and down, written once in shell
+    """shared/docker.sh: the Docker side of up, status, logs, down and grow, written once in shell
     so that make runs it without .venv; `python -m lab` hands it on there too."""
     if shutil.which("docker") is None:
         print("error: no `docker` command on PATH", file=sys.stderr)

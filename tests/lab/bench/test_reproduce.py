@@ -53,3 +53,23 @@ def test_a_first_run_says_it_has_nothing_to_compare_with(tmp_path: Path) -> None
     found = _reproduce.compare(now, tmp_path)
     assert found == {"previous": None}
     assert "No earlier full run" in "\n".join(_reproduce.markdown(found))
+
+
+def test_a_run_without_a_part_is_a_whole_run_and_the_file_written_is_never_compared(
+    tmp_path: Path,
+) -> None:
+    """Runs from before parts were recorded are whole runs (`make bench`); a second run of a
+    part the same day overwrites the first's file, so that one is not "the previous run"."""
+    whole = _run("2026-11-29T10:00:00+00:00", {1: 100}, None)
+    del whole["bench"]["part"]
+    _write(tmp_path, "2026-11-29-vm.json", whole)
+    _write(
+        tmp_path, "2026-12-06-vm.json", _run("2026-12-06T09:00:00+00:00", {1: 90}, 0.6, part="all")
+    )
+    now = _run("2026-12-06T14:00:00+00:00", {2: 300}, 0.6, part="all")
+    found = _reproduce.compare(now, tmp_path, skip="2026-12-06-vm.json")
+    assert found is not None
+    assert found["previous"] == "2026-11-29-vm.json"
+    assert found["points"] == []
+    assert found["within"] is None
+    assert "no point confirmed in both runs" in "\n".join(_reproduce.markdown(found))
