@@ -110,8 +110,8 @@ grow() {
         i=$((i + 1))
     done
     [ "$#" -ge 2 ] || die "cluster-grow: $# spare node(s) of $n, and a new primary needs two" \
-        "(one for its replica); start phase 4 with two more (make phase4" \
-        "REDIS_NODES=$((n + 2 - $#))), then grow again"
+        "(one for its replica); start phase 4 with more nodes" \
+        "(make phase4 REDIS_NODES=$((n + 2 - $#))), then grow again"
     echo "Docker: grow-cluster.sh in a one-off container of the cluster service"
     docker compose -f "$file" run --rm --no-deps --entrypoint sh cluster /grow-cluster.sh \
         signup-phase4-redis-node-1:6379 "$1" "$2"
