@@ -118,6 +118,26 @@ def test_with_wait_the_replica_has_the_signup_before_the_answer(
     assert claim_on_node(replica.address, email) is not None
 
 
+def test_signups_that_arrive_together_share_one_wait(redis_cluster: RedisCluster) -> None:
+    """Group commit: 40 signups for one primary at once leave in a few groups, each ending in
+    one WAIT that confirms all of its scripts; every signup is on the replica when answered."""
+    redis_cluster.flush()
+    primary = first(redis_cluster)
+    emails = emails_on(redis_cluster, primary, 40, "together")
+    results = asyncio.run(
+        create_all(ClusterStore(settings(redis_cluster, wait_replicas=1)), emails)
+    )
+    assert all(isinstance(r, dict) for r in results), results
+    host, port = primary.rsplit(":", 1)
+    with redis.Redis(host=host, port=int(port)) as client:
+        stats = client.info("commandstats")
+    waits, scripts = stats["cmdstat_wait"]["calls"], stats["cmdstat_eval"]["calls"]
+    assert scripts == 40
+    assert 1 <= waits < 40 / 4, f"{waits} WAITs for 40 signups"
+    replica = _cluster.replica_of(primary, primary)
+    assert all(claim_on_node(replica.address, e) is not None for e in emails)
+
+
 def test_a_replica_that_does_not_answer_makes_wait_refuse_the_202(
     redis_cluster: RedisCluster,
 ) -> None:

@@ -19,12 +19,10 @@ go on. A signup whose WAIT timed out is kept and will become a row, but it was n
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
 import socket
 import time
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -42,6 +40,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from signup import _shards, _stream
 from signup.config import Settings
+from signup.stores import _groups
 from signup.stores.base import Overloaded, Status, StoreUnavailable
 from signup.stores.queue import ACCEPT, ACCEPTED, QueueStore
 from signup.validation import SignupRequest
@@ -54,6 +53,18 @@ REROUTES = 3
 # next try after it either works or finds the replica promoted (the store asks the cluster for
 # its layout again after every failure).
 BREAK_SECONDS = 1.0
+# The most signups in one group: a pipeline this long is still one read for Redis, and a
+# group that large answers its first signup no later than its last.
+GROUP_MOST = 256
+
+
+@dataclass(frozen=True)
+class _Accept:
+    """One signup's accept script, bound for `node`."""
+
+    node: ClusterNode
+    keys: tuple[str, str]
+    args: tuple[str | bytes | int, ...]
 
 
 class ShardUnavailable(Overloaded):
@@ -161,11 +172,13 @@ class ClusterStore(QueueStore):
         self._redis = self._cluster  # QueueStore's status() and close() use it
         self._max_backlog = math.ceil(settings.max_backlog / settings.shards)
         self._backlog = 0
-        # redis-py's cluster pool does not wait for a free connection (phase 3's blocking pool
-        # does): past max_connections a command fails at once. So at most pool_max signups
-        # talk to one node at a time, and the next waits up to pool_timeout for a turn. Per
-        # node: a node that hangs (its host gone) holds only its own turns.
-        self._turns: dict[str, asyncio.Semaphore] = {}
+        # Signups bound for one node leave together, one group in flight per node (_groups
+        # says why). A node that hangs holds only its own signups, each for at most
+        # pool_timeout before its 503. redis-py's cluster pool does not wait for a free
+        # connection, and this way one node never needs more than one.
+        self._groups: _groups.Groups[str, _Accept, tuple[Any, Any]] = _groups.Groups(
+            self._send, wait_turn=settings.pool_timeout, most=GROUP_MOST
+        )
         # Nodes that just failed, and until when their shards are refused without trying:
         # a host that is gone costs a connect timeout per try, and a failover takes seconds.
         self._down: dict[str, float] = {}
@@ -191,9 +204,11 @@ class ClusterStore(QueueStore):
                 raise ShardUnavailable(
                     self._settings.retry_after_seconds, f"{node.name} failed just now"
                 )
-            async with self._turn(node.name):
-                results = await self._send(node, keys, args)
-            outcome, backlog = (int(v) for v in results[0])
+            try:
+                script, waited = await self._groups.submit(node.name, _Accept(node, keys, args))
+            except _groups.TurnTimeout as exc:
+                raise Overloaded(self._settings.retry_after_seconds, str(exc)) from None
+            outcome, backlog = (int(v) for v in script)
             if outcome != ACCEPTED or not wanted:
                 return outcome, backlog
             now = self._cluster.get_node_from_key(keys[0])
@@ -201,7 +216,6 @@ class ClusterStore(QueueStore):
                 # The script was redirected (MOVED or ASK) to another node, so the WAIT went
                 # to the wrong one: send the pair again where the slot lives now.
                 continue
-            waited = results[1]
             if isinstance(waited, Exception) or int(waited) < wanted:
                 raise NotReplicated(
                     self._settings.retry_after_seconds,
@@ -214,46 +228,42 @@ class ClusterStore(QueueStore):
             f"slot of {keys[0]} moved {REROUTES} times in one signup",
         )
 
-    async def _send(
-        self, node: ClusterNode, keys: tuple[str, str], args: tuple[str | bytes | int, ...]
-    ) -> list[Any]:
-        """The accept script, and WAIT if asked, to `node` on one connection."""
+    async def _send(self, name: str, group: list[_Accept]) -> list[tuple[Any, Any] | BaseException]:
+        """Every accept script of `group`, then WAIT if asked, to their node on one connection:
+        each signup's script result (or error) with the WAIT's, which counts them all."""
         wanted = self._settings.wait_replicas
+        node = group[0].node
         try:
             async with self._cluster.pipeline(transaction=False) as pipe:
-                # EVAL, not EVALSHA: a replica promoted a moment ago has no script cache, and a
-                # NOSCRIPT in the middle of a failover is one more error for nothing.
-                pipe.eval(ACCEPT, 2, *keys, *args)
+                for accept in group:
+                    # EVAL, not EVALSHA: a replica promoted a moment ago has no script cache,
+                    # and a NOSCRIPT in the middle of a failover is one more error for nothing.
+                    pipe.eval(ACCEPT, 2, *accept.keys, *accept.args)
                 if wanted:
                     pipe.execute_command(
                         "WAIT", wanted, self._settings.wait_timeout_ms, target_nodes=node
                     )
                 # A failed WAIT (sent to a node that became a replica meanwhile) must not hide
-                # the script's own result: errors come back as values.
+                # the scripts' own results: errors come back as values.
                 results = await pipe.execute(raise_on_error=False)
-            if isinstance(results[0], Exception):
-                raise results[0]
-            return results
         except (RedisConnectionError, RedisTimeoutError, ClusterError):
-            self._down[node.name] = time.monotonic() + BREAK_SECONDS
-            self._stale = True
+            self._failed(name)
             raise
+        scripts = results[: len(group)]
+        waited = results[-1] if wanted else None
+        if any(
+            isinstance(r, RedisConnectionError | RedisTimeoutError | ClusterError) for r in scripts
+        ):
+            self._failed(name)
+        return [r if isinstance(r, Exception) else (r, waited) for r in scripts]
 
-    @contextlib.asynccontextmanager
-    async def _turn(self, node: str) -> AsyncIterator[None]:
-        turns = self._turns.setdefault(node, asyncio.Semaphore(self._settings.pool_max))
-        try:
-            async with asyncio.timeout(self._settings.pool_timeout):
-                await turns.acquire()
-        except TimeoutError:
-            raise Overloaded(
-                self._settings.retry_after_seconds,
-                f"no turn to talk to {node} within {self._settings.pool_timeout:g} s",
-            ) from None
-        try:
-            yield
-        finally:
-            turns.release()
+    def _failed(self, name: str) -> None:
+        self._down[name] = time.monotonic() + BREAK_SECONDS
+        self._stale = True
+
+    async def close(self) -> None:
+        await self._groups.close()
+        await super().close()
 
     def _failure(self, exc: RedisError) -> StoreUnavailable | Overloaded:
         # MOVED or ASK that redis-py's one redirection did not settle: the slot is moving.
