@@ -113,3 +113,18 @@ def test_closing_answers_the_signups_of_a_group_still_out() -> None:
     answer = asyncio.run(scenario())
     assert isinstance(answer, ConnectionError), answer
     assert "closed" in str(answer)
+
+
+def test_a_signup_whose_request_went_away_before_it_left_is_never_sent() -> None:
+    async def scenario() -> list[tuple[str, list[int]]]:
+        node = Node()
+        groups: Groups[str, int, int] = Groups(node.send, wait_turn=5, most=100)
+        (out,) = await pending(groups, "a", [0])
+        gone, stays = await pending(groups, "a", [2, 4])
+        gone.cancel()
+        await asyncio.sleep(0)
+        node.release.set()
+        await asyncio.gather(out, stays)
+        return node.groups
+
+    assert asyncio.run(scenario()) == [("a", [0]), ("a", [4])]

@@ -58,7 +58,11 @@ class Groups(Generic[Key, Item, Result]):
         self._waiting.setdefault(key, []).append(waiting)
         if key not in self._senders:
             self._senders[key] = asyncio.create_task(self._sender(key))
-        await asyncio.wait([waiting.sent], timeout=self._wait_turn)
+        try:
+            await asyncio.wait([waiting.sent], timeout=self._wait_turn)
+        except asyncio.CancelledError:
+            waiting.sent.cancel()  # its request went away before it left: never send it
+            raise
         if not waiting.sent.done():
             waiting.sent.cancel()  # the sender leaves it out
             raise TurnTimeout(f"no turn to talk to {key} within {self._wait_turn:g} s")
