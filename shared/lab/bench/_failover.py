@@ -129,11 +129,10 @@ def disturb(stack: Stack, scenario: str, timeline: Timeline) -> None:
     members = list(stack.ctx.members["redis-node"])
     if scenario == "grown":
         timeline.mark("growing")
-        grown = subprocess.run(
-            redis_cluster.grow_command(members), capture_output=True, text=True, check=False
-        )
-        if grown.returncode != 0:
-            raise FailoverError(f"growing the cluster failed: {grown.stdout}{grown.stderr}")
+        try:
+            redis_cluster.grow(members)
+        except redis_cluster.GrowError as exc:
+            raise FailoverError(str(exc)) from exc
         timeline.mark("grown")
         return
     hosts = _hosts.Hosts(len(members))

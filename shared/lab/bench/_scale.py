@@ -9,23 +9,27 @@ replicas, and whatever comes next once phase 3 takes the database out of the req
 Each phase is measured with 1, 2, 3 ... app replicas until one more adds less than
 `plan.gain`; at the last count of phases 2 and 3 a burst at 1.5x phase 2's best follows.
 Then phase 3 and phase 4 are swept again with every Redis node at the profile's
-CLUSTER_REDIS_CPUS: can three primaries take more than one Redis at the same quota each?
+CLUSTER_REDIS_CPUS: can three primaries take more than one Redis at the same quota each? And
+phase 4 once more at its best replica count, its cluster grown to four primaries first: does
+the fourth move its wall?
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from lab.bench import _burst, _disturbance, _plan
 from lab.bench._plan import Plan
 from lab.bench._report import latency, median
+from lab.bench._scale_plots import GROWN
 from lab.bench._settle import Settler
 from lab.bench._steps import Runner, StepFailed
 from lab.bench._targets import Bench, Measurement, Target, measure
 from lab.loadtest import _walls
+from lab.native.components import redis_cluster
 from lab.native.stack import Stack
 from lab.native.supervisor import StartError
 from lab.topology import REPO
@@ -198,14 +202,20 @@ def collect(plan: Plan, bench: Bench, *, only_cluster: bool = False) -> dict[str
     found: dict[str, Any] = {"quotas": quotas, "machine_quiet": calibrate(bench)}
     errors: dict[str, str] = {}
 
-    def run(label: str, phase: str, at: dict[str, str], **kwargs: Any) -> Sweep:
+    def guarded(label: str, phase: str, work: Callable[[], Sweep]) -> Sweep:
         try:
-            return sweep(phase, plan, bench, at, **kwargs)
-        except (StartError, StepFailed, TimeoutError, OSError) as exc:
+            return work()
+        except (StartError, StepFailed, TimeoutError, OSError, redis_cluster.GrowError) as exc:
             # One broken phase must not lose the others' numbers; the bench exits 1.
             progress.warn(f"scale model, {label} failed: {exc}")
             errors[label] = f"{type(exc).__name__}: {exc}"
             return Sweep(phase, [])
+
+    def run(label: str, phase: str, at: dict[str, str], **kwargs: Any) -> Sweep:
+        return guarded(label, phase, lambda: sweep(phase, plan, bench, at, **kwargs))
+
+    def run_grown(phase4: Sweep, at: dict[str, str]) -> Sweep:
+        return guarded("phase4 grown", GROWN, lambda: grown(phase4, at, plan, bench))
 
     guess = None
     if not only_cluster:
@@ -230,7 +240,7 @@ def collect(plan: Plan, bench: Bench, *, only_cluster: bool = False) -> dict[str
         found["phases"] = {s.phase: s.points for s in sweeps}
         found["burst"] = {s.phase: s.burst for s in sweeps if s.burst is not None}
     if cluster_redis is not None:
-        found["cluster"] = past_one_redis(cluster_redis, quotas, guess, run, progress)
+        found["cluster"] = past_one_redis(cluster_redis, quotas, guess, run, run_grown, progress)
     return {**found, "errors": errors}
 
 
@@ -239,11 +249,12 @@ def past_one_redis(
     quotas: dict[str, str],
     guess: int | None,
     run: Callable[..., Sweep],
+    run_grown: Callable[[Sweep, dict[str, str]], Sweep],
     progress: Any,
 ) -> dict[str, Any]:
     """Phase 3 and phase 4 with every Redis node at `redis_cpus`: low enough that phase 3's
     one Redis is its wall while the app replicas still fit on the machine, so phase 4's
-    three primaries have a wall of theirs to move."""
+    three primaries have a wall of theirs to move. Then phase 4 grown by a primary."""
     at = {**quotas, "REDIS_CPUS": redis_cpus}
     progress.section(
         "past one Redis",
@@ -252,10 +263,41 @@ def past_one_redis(
     )
     phase3 = run("phase3 (cluster comparison)", "phase3", at, first_guess=guess)
     phase4 = run("phase4", "phase4", at, first_guess=guess)
+    four = run_grown(phase4, at)
     return {
         "quotas": {"REDIS_CPUS": redis_cpus},
-        "phases": {"phase3": phase3.points, "phase4": phase4.points},
+        "phases": {"phase3": phase3.points, "phase4": phase4.points, GROWN: four.points},
     }
+
+
+def grown(phase4: Sweep, at: dict[str, str], plan: Plan, bench: Bench) -> Sweep:
+    """Phase 4 again at the app replica count of its best point, its cluster grown by a
+    primary and its replica (what `make cluster-grow` does) before the search: with a
+    quarter of the slots on a fourth primary, does its rate rise?"""
+    confirmed = [p for p in phase4.points if p["confirmed"]]
+    if not confirmed:
+        return Sweep(GROWN, [])
+    best = max(confirmed, key=lambda p: int(p["sustained_rate"]))
+    replicas, progress = int(best["replicas"]), bench.progress
+
+    def grow(stack: Stack) -> None:
+        progress.step("growing the cluster by a primary and its replica (make cluster-grow)")
+        redis_cluster.grow(list(stack.ctx.members["redis-node"]))
+        progress.result("four primaries, each with a replica")
+
+    progress.note(f"-- phase4 with {replicas} app replicas, grown to four primaries")
+    at_eight = target("phase4", replicas, {**at, "REDIS_NODES": "8"})
+    m = measure(
+        replace(at_eight, name=f"{GROWN}-x{replicas}"),
+        plan,
+        bench,
+        start=int(best["sustained_rate"]),
+        prepare=grow,
+    )
+    point = point_result(replicas, m)
+    wall = point["limited_by"] or "nothing at its quota"
+    progress.result(f"{GROWN} x{replicas}: {m.sustained_rate:,}/s sustained, limited by {wall}")
+    return Sweep(GROWN, [point])
 
 
 def calibrate(bench: Bench) -> dict[str, Any] | None:

@@ -15,6 +15,8 @@ from lab.bench import _figure
 from lab.bench._figure import save, stacked
 from lab.bench._plots import measured
 
+# The comparison's name for phase 4 grown to four primaries (eight nodes) before it is measured.
+GROWN = "phase4-grown"
 PHASE_STYLE = {
     "phase1": {"color": "tab:green", "marker": "*", "label": "phase 1 (one app)"},
     "phase2": {"color": "tab:orange", "marker": "o", "label": "phase 2 (replicas, PgBouncer)"},
@@ -70,7 +72,7 @@ def lines(scale: dict[str, Any]) -> list[Line]:
     cluster = scale.get("cluster")
     if cluster:
         redis = cluster["quotas"]["REDIS_CPUS"]
-        small = {
+        small: dict[str, dict[str, Any]] = {
             "phase3": {
                 **PHASE_STYLE["phase3"],
                 "linestyle": ":",
@@ -79,6 +81,12 @@ def lines(scale: dict[str, Any]) -> list[Line]:
             "phase4": {
                 **PHASE_STYLE["phase4"],
                 "label": f"phase 4, each of its Redis nodes at {redis} CPU",
+            },
+            GROWN: {
+                **PHASE_STYLE["phase4"],
+                "marker": "*",
+                "markersize": 14,
+                "label": "phase 4 grown to four primaries",
             },
         }
         for phase, points in cluster["phases"].items():
@@ -107,7 +115,7 @@ def replicas(results: dict[str, Any], path: Path) -> None:
             color=style["color"],
             label=style["label"],
             linestyle=style.get("linestyle", "-"),
-            markersize=12 if one else 7,
+            markersize=style.get("markersize", 12 if one else 7),
             linewidth=2,
         )
         hollow = [(x, y) for x, y, p in zip(xs, ys, points, strict=True) if not p["confirmed"]]

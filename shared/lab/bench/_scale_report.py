@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lab.bench import _disturbance, _plan, _reproduce
-from lab.bench._scale_plots import database_wall, sweeps
+from lab.bench._scale_plots import GROWN, database_wall, sweeps
 
 
 def _points(scale: dict[str, Any], phase: str) -> list[dict[str, Any]]:
@@ -36,13 +36,22 @@ def goals(scale: dict[str, Any]) -> list[dict[str, Any]]:
     return found + (cluster_goals(cluster) if cluster else [])
 
 
+# Growing phase 4 by a primary counts as raising its rate when it adds what one more app
+# replica must add for a sweep to go on.
+GROWN_GAIN = _plan.SCALE.gain
+
+
 def cluster_goals(cluster: dict[str, Any]) -> list[dict[str, Any]]:
-    """Phase 3 stops at its one Redis; phase 4 moves that wall, at the same quota per node."""
+    """Phase 3 stops at its one Redis; phase 4 moves that wall, at the same quota per node;
+    a fourth primary moves phase 4's."""
     p3, p4 = _points(cluster, "phase3"), _points(cluster, "phase4")
     redis = cluster["quotas"]["REDIS_CPUS"]
     wall = p3[-1]["limited_by"] if p3 else None
     best3, best4 = _best(p3), _best(p4)
     ratio = best4 / best3 if best3 and best4 else None
+    four = next((p for p in _points(cluster, GROWN) if p["confirmed"]), None)
+    three = _rate(p4, four["replicas"]) if four else None
+    rise = four["sustained_rate"] / three if four and three else None
     return [
         goal(
             f"phase 3 stops growing at its Redis's quota (every Redis node at {redis} CPU)",
@@ -55,6 +64,12 @@ def cluster_goals(cluster: dict[str, Any]) -> list[dict[str, Any]]:
             ratio,
             2.0,
             None if ratio is None else ratio >= 2.0,
+        ),
+        goal(
+            f"phase 4 grown to four primaries >= {GROWN_GAIN}x its three (same app replicas)",
+            rise,
+            GROWN_GAIN,
+            None if rise is None else rise >= GROWN_GAIN,
         ),
     ]
 
@@ -216,11 +231,14 @@ def markdown(results: dict[str, Any]) -> list[str]:
             f"The same quotas, but every Redis node at `REDIS_CPUS={redis}` (the profile's "
             "`CLUSTER_REDIS_CPUS`): low enough that phase 3's one Redis is its wall while the "
             "app replicas phase 4 needs past it still fit on the machine. Phase 4 runs three "
-            "primaries, each with a replica, every node under that quota.",
+            "primaries, each with a replica, every node under that quota. Then `phase4-grown` "
+            "is phase 4 at the app replicas of its best point, its cluster grown by a fourth "
+            "primary and its replica before the search (`make cluster-grow`).",
             "",
             *_points_table(cluster["phases"]),
             *_cpu_table(
-                cluster["phases"], "(`redis-node`: all six nodes, primaries and replicas, together)"
+                cluster["phases"],
+                "(`redis-node`: every node, primaries and replicas, together: six, eight grown)",
             ),
         ]
     lines += _reproduce.markdown(scale.get("reproduction"))

@@ -192,12 +192,16 @@ def measure(
     *,
     start: int | None = None,
     inside: Inside | None = None,
+    prepare: Callable[[Stack], None] | None = None,
 ) -> Measurement:
     """Run the search (from `start`, else the plan's first rate) and the confirming runs;
-    `inside` measures more on the same stack."""
+    `prepare` changes the stack before them (grows phase 4's cluster), `inside` measures more
+    on the same stack after."""
     result, progress = Measurement(), bench.progress
     progress.step(f"starting {target.name} natively under its compose limits")
     with started(target, bench, settle_timeout=plan.settle_timeout) as on:
+        if prepare is not None:
+            prepare(on.stack)
         if plan.warm_up:
             warm = max(10, (start or plan.start_rate) // 2)
             progress.step(f"warming up at {warm}/s for {plan.step_seconds}s (not counted)")

@@ -50,7 +50,7 @@ def test_a_rate_that_was_not_confirmed_counts_toward_no_goal() -> None:
 
 
 def test_phase_4_must_double_phase_3_where_phase_3_stops_at_its_redis() -> None:
-    """The comparison alone (`make bench PART=cluster`): only its two goals."""
+    """The comparison alone (`make bench PART=cluster`): only its goals."""
     cluster: dict[str, Any] = {
         "quotas": {"REDIS_CPUS": "0.04"},
         "phases": {
@@ -60,11 +60,38 @@ def test_phase_4_must_double_phase_3_where_phase_3_stops_at_its_redis() -> None:
                 _point(3, 860, "app"),
                 _point(4, 900, "redis-node-3"),
             ],
+            "phase4-grown": [_point(4, 1100, "redis-node-7")],
         },
     }
     goals = _scale_report.goals({"cluster": cluster})
-    assert [(g["measured"], g["met"]) for g in goals] == [("redis", True), (900 / 430, True)]
+    assert [(g["measured"], g["met"]) for g in goals] == [
+        ("redis", True),
+        (900 / 430, True),
+        (1100 / 900, True),
+    ]
     cluster["phases"]["phase4"][-1]["confirmed"] = False  # 900/s did not hold: 860 is the best
     cluster["phases"]["phase3"][-1]["limited_by"] = "app"
     goals = _scale_report.goals({"cluster": cluster})
-    assert [(g["measured"], g["met"]) for g in goals] == [("app", False), (860 / 430, True)]
+    # Grown, phase 4 is compared at its own replica count: 900/s there did not hold.
+    assert [(g["measured"], g["met"]) for g in goals] == [
+        ("app", False),
+        (860 / 430, True),
+        (None, None),
+    ]
+
+
+def test_a_fourth_primary_must_add_what_one_more_replica_must() -> None:
+    cluster: dict[str, Any] = {
+        "quotas": {"REDIS_CPUS": "0.02"},
+        "phases": {
+            "phase3": [_point(1, 250, "redis")],
+            "phase4": [_point(5, 400, "redis-node-1"), _point(6, 410, "redis-node-2")],
+            "phase4-grown": [_point(6, 440, "redis-node-7")],
+        },
+    }
+    (grown,) = [g for g in _scale_report.goals({"cluster": cluster}) if "grown" in g["goal"]]
+    assert grown["goal"] == "phase 4 grown to four primaries >= 1.1x its three (same app replicas)"
+    assert (grown["measured"], grown["met"]) == (440 / 410, False)
+    cluster["phases"]["phase4-grown"] = []  # growing failed: nothing to judge
+    (grown,) = [g for g in _scale_report.goals({"cluster": cluster}) if "grown" in g["goal"]]
+    assert (grown["measured"], grown["met"]) == (None, None)
