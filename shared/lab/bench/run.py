@@ -263,7 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     # shell's background job): Ctrl-C is how a person stops it, and the test does the same.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
-    kind = "quick: seconds per step, a smoke test" if plan.quick else "full: about 75 minutes"
+    # The whole bench's length; a part alone takes its share (the cluster part about half).
+    kind = "quick: seconds per step, a smoke test" if plan.quick else "full"
+    if args.part == "all" and not plan.quick:
+        kind += ": about 75 minutes"
     what = [PARTS[p].format(phases=", ".join(phases)) for p in PARTS if p in parts]
     print(f"bench ({kind}): {'; then '.join(what)}. k6 runs on this host", flush=True)
     started = time.monotonic()
