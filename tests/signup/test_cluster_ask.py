@@ -8,6 +8,7 @@ asks for its keys in the middle of the move."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +20,9 @@ from lab._proc import ServerProcess, free_ports
 from lab.native.components.redis import ping
 from lab.native.components.redis_cluster import node_command
 from lab.runtime import LOOPBACK
-from signup import _shards
+from signup import _shards, _stream
 from signup.config import Settings
-from signup.stores.cluster import ClusterStore, ShardUnavailable
+from signup.stores.cluster import ClusterStore, NotReplicated, ShardUnavailable
 from signup.validation import SignupRequest
 from tests import _cluster
 from tests._probe import wait_until
@@ -88,30 +89,60 @@ def test_a_signup_whose_shard_is_moving_to_a_new_node_is_answered(
         if _shards.stream_of("signups", SHARDS, e) == stream
     )
 
-    async def scenario() -> tuple[object, object, object]:
-        store = ClusterStore(settings)
+    # With WAIT: an email whose claim hash moved with the stream, so that mid-move the script
+    # would run on the newcomer (ASK), and one more for after the move (MOVED).
+    beside = next(
+        e
+        for e in (f"beside-{n}@example.com" for n in range(1_000_000))
+        if _stream.claim_slot(stream, e)[0] == _stream.claim_slot(stream, first)[0]
+    )
+    last = next(
+        e
+        for e in (f"after-the-move-{n}@example.com" for n in range(10_000))
+        if _shards.stream_of("signups", SHARDS, e) == stream
+    )
+    waiting = dataclasses.replace(settings, wait_replicas=1, wait_timeout_ms=50)
+
+    async def scenario() -> tuple[object, ...]:
+        store, durable = ClusterStore(settings), ClusterStore(waiting)
         try:
             await store.create(SignupRequest(first, "Ada", "Lovelace"))  # the layout is read
+            await durable.status(first)  # and here
             await asyncio.to_thread(move_keys, owner, newcomer, slot)
             # ASK, to the newcomer, which holds the claim now.
             status = await store.status(first)
             # A new email's claim exists nowhere yet: mid-move, a script with it and the moved
             # stream is refused (TRYAGAIN) until the slot is the newcomer's: a 503.
             during = await asyncio.gather(
-                store.create(SignupRequest(later, "Grace", "Hopper")), return_exceptions=True
+                store.create(SignupRequest(later, "Grace", "Hopper")),
+                # Both keys are on the newcomer: followed, the script would run there after
+                # the pipeline's WAIT on the old owner, which has a replica and would confirm
+                # a write it never saw. With WAIT it is not followed: a 503, nothing written.
+                durable.create(SignupRequest(beside, "Alan", "Turing")),
+                return_exceptions=True,
             )
             await asyncio.to_thread(finish_move, redis_cluster, newcomer, slot)
             after = await store.create(SignupRequest(later, "Grace", "Hopper"))  # MOVED
-            return status, during[0], after
+            # MOVED with WAIT: sent again to the newcomer, and its WAIT runs there, where no
+            # replica confirms it.
+            moved = await asyncio.gather(
+                durable.create(SignupRequest(last, "Edsger", "Dijkstra")), return_exceptions=True
+            )
+            return status, *during, after, moved[0]
         finally:
             await store.close()
+            await durable.close()
 
-    status, during, after = asyncio.run(scenario())
+    status, during, asked, after, moved = asyncio.run(scenario())
     assert status == "pending"
     assert isinstance(during, ShardUnavailable), during
+    assert isinstance(asked, ShardUnavailable), asked
     assert isinstance(after, dict)
+    assert isinstance(moved, NotReplicated), moved
+    assert newcomer in str(moved)
     with client(newcomer) as new:
-        assert new.xlen(stream) == 2
+        assert new.xlen(stream) == 3  # first, later, last: never beside
+        assert new.hget(*_stream.claim_slot(stream, beside)) is None
 
 
 def finish_move(cluster: RedisCluster, target: str, slot: int) -> None:

@@ -128,3 +128,17 @@ def test_a_signup_whose_request_went_away_before_it_left_is_never_sent() -> None
         return node.groups
 
     assert asyncio.run(scenario()) == [("a", [0]), ("a", [4])]
+
+
+def test_closing_answers_the_signups_still_waiting_for_their_turn() -> None:
+    async def scenario() -> list[int | BaseException]:
+        node = Node()
+        groups: Groups[str, int, int] = Groups(node.send, wait_turn=5, most=100)
+        tasks = await pending(groups, "a", [0])
+        tasks += await pending(groups, "a", [2])
+        await groups.close()
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    out, waiting = asyncio.run(scenario())
+    assert isinstance(out, ConnectionError)
+    assert isinstance(waiting, ConnectionError)

@@ -98,6 +98,14 @@ class Groups(Generic[Key, Item, Result]):
                     w.answer.set_exception(ConnectionError("the store closed"))
 
     async def close(self) -> None:
+        """Answer every signup still waiting for its turn, and stop the groups out."""
+        for queue in self._waiting.values():
+            for w in queue:
+                if not w.answer.done():
+                    w.answer.set_exception(ConnectionError("the store closed"))
+                if not w.sent.done():
+                    w.sent.set_result(None)
+        self._waiting.clear()
         senders = list(self._senders.values())
         for task in senders:
             task.cancel()

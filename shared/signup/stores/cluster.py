@@ -2,14 +2,15 @@
 
 The signup's work is phase 3's one Lua script (signup.stores.queue), run on the primary that
 owns the email's shard: every key it touches carries the shard's hash tag (signup._shards).
-redis-py's RedisCluster routes it, follows MOVED and ASK while slots move, and refreshes its
-map of the cluster when a node stops answering.
+redis-py's RedisCluster routes it and keeps the map of the cluster; the signups bound for one
+primary leave in groups (signup.stores._groups), one pipeline each.
 
 Durability: Redis replicates asynchronously, so a primary that dies right after a 202 can take
 the signup with it when its replica is promoted. With SIGNUP_WAIT_REPLICAS=n, the script and a
 `WAIT n timeout` go to the primary in one pipeline, on one connection, and the 202 is sent only
 when n replicas have the signup. WAIT counts the writes of its own connection, hence the
-pipeline: a WAIT on another connection would count nothing and always pass.
+pipeline: a WAIT on another connection would count nothing and always pass. For the same
+reason a script is never redirected while WAIT is asked (`_send` says how).
 
 While a shard's primary is lost and its replica not yet promoted, that shard's signups get a
 fast 503 with Retry-After (nothing was accepted, or the 202 was never sent); the other shards
@@ -31,6 +32,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import (
     AskError,
     ClusterError,
+    MaxConnectionsError,
+    MovedError,
     RedisClusterException,
     RedisError,
     TryAgainError,
@@ -45,9 +48,9 @@ from signup.stores.base import Overloaded, Status, StoreUnavailable
 from signup.stores.queue import ACCEPT, ACCEPTED, QueueStore
 from signup.validation import SignupRequest
 
-# A signup whose slot moved between sending and answering is sent again (the token makes the
-# script idempotent) so that its WAIT runs on the node that holds it; more moves than this in
-# one request mean the cluster is resharding faster than it answers.
+# With WAIT, a signup answered MOVED (its script ran nowhere) is sent again where the slot
+# lives now; more moves than this in one request mean the cluster is resharding faster than
+# it answers.
 REROUTES = 3
 # How long the shards of a node that just failed are refused without trying it again. The
 # next try after it either works or finds the replica promoted (the store asks the cluster for
@@ -208,14 +211,13 @@ class ClusterStore(QueueStore):
                 script, waited = await self._groups.submit(node.name, _Accept(node, keys, args))
             except _groups.TurnTimeout as exc:
                 raise Overloaded(self._settings.retry_after_seconds, str(exc)) from None
+            except MovedError:
+                # With WAIT, the script went to the node the slot map named and ran nowhere:
+                # the slot moved meanwhile. Send it where the slot lives now.
+                continue
             outcome, backlog = (int(v) for v in script)
             if outcome != ACCEPTED or not wanted:
                 return outcome, backlog
-            now = self._cluster.get_node_from_key(keys[0])
-            if now is None or now.name != node.name:
-                # The script was redirected (MOVED or ASK) to another node, so the WAIT went
-                # to the wrong one: send the pair again where the slot lives now.
-                continue
             if isinstance(waited, Exception) or int(waited) < wanted:
                 raise NotReplicated(
                     self._settings.retry_after_seconds,
@@ -230,34 +232,51 @@ class ClusterStore(QueueStore):
 
     async def _send(self, name: str, group: list[_Accept]) -> list[tuple[Any, Any] | BaseException]:
         """Every accept script of `group`, then WAIT if asked, to their node on one connection:
-        each signup's script result (or error) with the WAIT's, which counts them all."""
+        each signup's script result (or error) with the WAIT's, which counts them all.
+
+        With WAIT, redis-py must not follow a MOVED or ASK itself: it sends the script again on
+        its own, to another node, after the pipeline and its WAIT are done, and the WAIT would
+        confirm a write it never saw. So every script goes to `name`'s node, and an answer
+        that names another node comes back as that signup's error: MOVED (the script ran
+        nowhere) is sent again where the slot lives now, ASK or TRYAGAIN (a slot half moved)
+        is a 503 and a retry. Without WAIT redis-py follows them."""
         wanted = self._settings.wait_replicas
         node = group[0].node
+        if self._down.get(name, 0.0) > time.monotonic():
+            # The group before this one failed on the node: do not pay its timeout again.
+            gone = ShardUnavailable(self._settings.retry_after_seconds, f"{name} failed just now")
+            return [gone] * len(group)
         try:
             async with self._cluster.pipeline(transaction=False) as pipe:
                 for accept in group:
                     # EVAL, not EVALSHA: a replica promoted a moment ago has no script cache,
                     # and a NOSCRIPT in the middle of a failover is one more error for nothing.
-                    pipe.eval(ACCEPT, 2, *accept.keys, *accept.args)
+                    pipe.execute_command(
+                        "EVAL", ACCEPT, 2, *accept.keys, *accept.args, target_nodes=node
+                    )
                 if wanted:
                     pipe.execute_command(
                         "WAIT", wanted, self._settings.wait_timeout_ms, target_nodes=node
                     )
                 # A failed WAIT (sent to a node that became a replica meanwhile) must not hide
                 # the scripts' own results: errors come back as values.
-                results = await pipe.execute(raise_on_error=False)
-        except (RedisConnectionError, RedisTimeoutError, ClusterError):
-            self._failed(name)
+                results = await pipe.execute(raise_on_error=False, allow_redirections=not wanted)
+        except (RedisConnectionError, RedisTimeoutError, ClusterError) as exc:
+            self._failed(name, exc)
             raise
         scripts = results[: len(group)]
         waited = results[-1] if wanted else None
-        if any(
-            isinstance(r, RedisConnectionError | RedisTimeoutError | ClusterError) for r in scripts
-        ):
-            self._failed(name)
+        for r in scripts:
+            if isinstance(r, RedisConnectionError | RedisTimeoutError | ClusterError):
+                self._failed(name, r)
+        moved = next((r for r in scripts if isinstance(r, MovedError)), None)
+        if moved is not None:
+            await self._cluster.nodes_manager.move_slot(moved)
         return [r if isinstance(r, Exception) else (r, waited) for r in scripts]
 
-    def _failed(self, name: str) -> None:
+    def _failed(self, name: str, exc: BaseException) -> None:
+        if isinstance(exc, MaxConnectionsError):
+            return  # this client's own pool was full (status reads): the node is fine
         self._down[name] = time.monotonic() + BREAK_SECONDS
         self._stale = True
 
