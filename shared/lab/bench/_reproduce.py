@@ -113,13 +113,13 @@ def markdown(found: dict[str, Any] | None) -> list[str]:
         verdict = f"{len(moved)} of {len(found['points'])} walls moved more than {TOLERANCE:.0%}"
     else:
         verdict = f"every wall within {TOLERANCE:.0%}"
-    lines += [
+    lines.append(
         f"Against [{found['previous']}]({found['previous']}) (started "
-        f"{found['previous_started_at']}): {verdict}; {machine}.",
-        "",
-        "| point | then | now | now / then |",
-        "| --- | ---: | ---: | ---: |",
-    ]
+        f"{found['previous_started_at']}): {verdict}; {machine}."
+    )
+    if not found["points"]:
+        return lines  # a table with no row is a header that says nothing
+    lines += ["", "| point | then | now | now / then |", "| --- | ---: | ---: | ---: |"]
     lines += [
         f"| {r['point']} | {r['then']:,} | {r['now']:,} | {r['ratio']:.2f} |"
         for r in found["points"]

@@ -86,7 +86,10 @@ def lines(scale: dict[str, Any]) -> list[Line]:
                 **PHASE_STYLE["phase4"],
                 "marker": "*",
                 "markersize": 14,
+                "linestyle": "none",
                 "label": "phase 4 grown to four primaries",
+                # Under its label sits phase 4's own point at the same replicas.
+                "label_below": True,
             },
         }
         for phase, points in cluster["phases"].items():
@@ -134,7 +137,7 @@ def replicas(results: dict[str, Any], path: Path) -> None:
                 point["limited_by"] or "?",
                 (x, y),
                 textcoords="offset points",
-                xytext=(0, -15 if style is PHASE_STYLE["phase2"] else 9),
+                xytext=(0, -15 if style.get("label_below", style is PHASE_STYLE["phase2"]) else 9),
                 ha="center",
                 fontsize=8,
                 color=style["color"],

@@ -212,7 +212,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="everything briefly (about 6 minutes)")
+    parser.add_argument("--quick", action="store_true", help="everything briefly (about 9 minutes)")
     parser.add_argument("--out", type=Path, default=OUT, help="default docs/results")
     parser.add_argument(
         "--phases",
