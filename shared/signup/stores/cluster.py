@@ -176,9 +176,10 @@ class ClusterStore(QueueStore):
         self._max_backlog = math.ceil(settings.max_backlog / settings.shards)
         self._backlog = 0
         # Signups bound for one node leave together, one group in flight per node (_groups
-        # says why). A node that hangs holds only its own signups, each for at most
-        # pool_timeout before its 503. redis-py's cluster pool does not wait for a free
-        # connection, and this way one node never needs more than one.
+        # says why). A node that hangs holds only its own signups: its group waits out the
+        # socket timeouts, the signups behind it at most pool_timeout for their turn. And
+        # redis-py's cluster pool, which fails at once when it has no free connection, needs
+        # one per node for them (status reads take others).
         self._groups: _groups.Groups[str, _Accept, tuple[Any, Any]] = _groups.Groups(
             self._send, wait_turn=settings.pool_timeout, most=GROUP_MOST
         )
