@@ -133,14 +133,29 @@ def file_safe(host: str) -> str:
     return "".join(c if c.isalnum() or c in "-." else "-" for c in host)
 
 
+def results_stem(bench: dict[str, Any], out: Path) -> str:
+    """A run's file name in `out`, without its suffix: date, host, and the part when not all.
+
+    A second full run of a part the same day keeps the first and gets its start time (UTC)
+    after the name: two runs hours apart are how a wall is shown to reproduce, and the later
+    one is compared with the earlier. A quick run replaces the day's quick run."""
+    part = bench.get("part", "all")
+    stem = f"{bench['date']}-{file_safe(bench['host'])}" + ("" if part == "all" else f"-{part}")
+    if bench["quick"]:
+        return stem + "-quick"
+    try:
+        earlier = json.loads((out / f"{stem}.json").read_text())["bench"]["started_at"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return stem  # no earlier run of the day, or not one this bench can read
+    if earlier == bench["started_at"]:
+        return stem  # this very run, written again
+    return stem + "-" + datetime.fromisoformat(bench["started_at"]).strftime("%H%M")
+
+
 def write(results: dict[str, Any], out: Path) -> list[Path]:
     bench = results["bench"]
-    host = file_safe(bench["host"])
-    # A run of one part is named for it, so it never overwrites the day's whole run.
-    part = bench.get("part", "all")
-    stem = f"{bench['date']}-{host}" + ("" if part == "all" else f"-{part}")
-    stem += "-quick" if bench["quick"] else ""
     out.mkdir(parents=True, exist_ok=True)
+    stem = results_stem(bench, out)
     if "scale_model" in results:
         # Against the last run of this part already in `out` (a replot keeps what was found).
         compared = _reproduce.compare(results, out, skip=f"{stem}.json")

@@ -58,8 +58,8 @@ def test_a_first_run_says_it_has_nothing_to_compare_with(tmp_path: Path) -> None
 def test_a_run_without_a_part_is_a_whole_run_and_the_file_written_is_never_compared(
     tmp_path: Path,
 ) -> None:
-    """Runs from before parts were recorded are whole runs (`make bench`); a second run of a
-    part the same day overwrites the first's file, so that one is not "the previous run"."""
+    """Runs from before parts were recorded are whole runs (`make bench`); the file a run is
+    written to (itself, when written again) is never "the previous run"."""
     whole = _run("2026-11-29T10:00:00+00:00", {1: 100}, None)
     del whole["bench"]["part"]
     _write(tmp_path, "2026-11-29-vm.json", whole)

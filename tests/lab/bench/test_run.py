@@ -22,7 +22,7 @@ import psutil
 import pytest
 from matplotlib import image
 
-from lab.bench import _cost, _scale
+from lab.bench import _cost, _scale, run
 from lab.native import _cgroup
 from tests.conftest import child_env
 
@@ -252,3 +252,22 @@ def test_ctrl_c_stops_everything_the_bench_started(tmp_path: Path, server_tmp: P
     assert list(_cgroup.ROOT.glob(f"**/signup-lab/k6-{bench.pid}")) == []
     assert list(tmp.iterdir()) == []
     assert not out.exists(), "an interrupted bench must not write results"
+
+
+def test_a_second_full_run_of_a_part_the_same_day_keeps_the_first(tmp_path: Path) -> None:
+    """Two runs hours apart are how a wall is shown to reproduce: the later one must not
+    overwrite the earlier, whose file it is compared with."""
+    first = {"host": "vm", "date": "2026-12-07", "part": "cluster", "quick": False}
+    first["started_at"] = "2026-12-07T01:26:38+00:00"
+    assert run.results_stem(first, tmp_path) == "2026-12-07-vm-cluster"
+    (tmp_path / "2026-12-07-vm-cluster.json").write_text(json.dumps({"bench": first}))
+    # The same run written again (a replot) keeps its name.
+    assert run.results_stem(first, tmp_path) == "2026-12-07-vm-cluster"
+    later = {**first, "started_at": "2026-12-07T04:31:02+00:00"}
+    assert run.results_stem(later, tmp_path) == "2026-12-07-vm-cluster-0431"
+    # A quick run is a smoke test: the day's quick run is replaced.
+    quick = {**later, "quick": True}
+    (tmp_path / "2026-12-07-vm-cluster-quick.json").write_text(json.dumps({"bench": first}))
+    assert run.results_stem(quick, tmp_path) == "2026-12-07-vm-cluster-quick"
+    whole = {**later, "part": "all", "host": "my host"}
+    assert run.results_stem(whole, tmp_path) == "2026-12-07-my-host"
