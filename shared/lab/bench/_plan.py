@@ -48,6 +48,9 @@ class Plan:
     max_replicas: int = 1  # the scale model's sweeps: at most this many app replicas
     gain: float = 1.1  # ... and only while one more replica adds at least 10 %
     burst_seconds: int = 0  # the burst: this long at BURST_FACTOR x phase 2's best
+    # After the warm-up, before the search: each service's CPU with no load offered (the
+    # cluster comparison: what a Redis node spends at no load, sharding cannot divide).
+    idle_seconds: int = 0
 
 
 # The burst offers this many times phase 2's best sustained rate.

@@ -45,6 +45,8 @@ TITLES = {
 CLUSTER_QUOTA = "CLUSTER_REDIS_CPUS"
 # How long the disturbance probe is timed on the quiet machine before the first point.
 QUIET_SECONDS = 5
+# How long each point of the cluster comparison reads every service with no load offered.
+IDLE_SECONDS, IDLE_QUICK = 10, 2
 
 
 def profile(path: Path = PROFILE) -> dict[str, str]:
@@ -158,6 +160,9 @@ def point_result(replicas: int, m: Measurement) -> dict[str, Any]:
             )
             for s in services
         },
+        # With no load offered (`Plan.idle_seconds`), each Redis node on its own.
+        "idle_cores": {s: v["cores"] for s, v in m.idle.items()},
+        "idle_seconds": m.idle_seconds,
         "k6_cores": median(r.k6_cores for r in runs),
         "machine_cores": median(r.machine_cores for r in runs),
         # What the machine itself did during the confirming runs (lab.bench._disturbance).
@@ -214,8 +219,14 @@ def collect(plan: Plan, bench: Bench, *, only_cluster: bool = False) -> dict[str
     def run(label: str, phase: str, at: dict[str, str], **kwargs: Any) -> Sweep:
         return guarded(label, phase, lambda: sweep(phase, plan, bench, at, **kwargs))
 
+    # The comparison also reads every point at no load: what sharding cannot divide.
+    cluster_plan = replace(plan, idle_seconds=IDLE_QUICK if plan.quick else IDLE_SECONDS)
+
+    def run_cluster(label: str, phase: str, at: dict[str, str], **kwargs: Any) -> Sweep:
+        return guarded(label, phase, lambda: sweep(phase, cluster_plan, bench, at, **kwargs))
+
     def run_grown(phase4: Sweep, at: dict[str, str]) -> Sweep:
-        return guarded("phase4 grown", GROWN, lambda: grown(phase4, at, plan, bench))
+        return guarded("phase4 grown", GROWN, lambda: grown(phase4, at, cluster_plan, bench))
 
     guess = None
     if not only_cluster:
@@ -240,7 +251,9 @@ def collect(plan: Plan, bench: Bench, *, only_cluster: bool = False) -> dict[str
         found["phases"] = {s.phase: s.points for s in sweeps}
         found["burst"] = {s.phase: s.burst for s in sweeps if s.burst is not None}
     if cluster_redis is not None:
-        found["cluster"] = past_one_redis(cluster_redis, quotas, guess, run, run_grown, progress)
+        found["cluster"] = past_one_redis(
+            cluster_redis, quotas, guess, run_cluster, run_grown, progress
+        )
     return {**found, "errors": errors}
 
 

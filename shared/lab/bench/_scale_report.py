@@ -172,6 +172,47 @@ def _cpu_table(by_phase: dict[str, list[dict[str, Any]]], what: str) -> list[str
     return lines
 
 
+def _idle_table(by_phase: dict[str, list[dict[str, Any]]], quota: float) -> list[str]:
+    """What the Redis nodes spent with no load offered against what they spent at the point's
+    sustained rate: the share sharding cannot divide. Runs from before it was read: none."""
+    rows, seconds = [], 0
+    for phase, points in by_phase.items():
+        for p in points:
+            seconds = p.get("idle_seconds") or seconds
+            idle = {s: c for s, c in (p.get("idle_cores") or {}).items() if _redis(s)}
+            busy = sum(c for s, c in p["cores"].items() if _redis(s))
+            if not idle or not busy:
+                continue
+            top = max(idle, key=lambda s: idle[s])
+            rows.append(
+                _row(
+                    f"{phase} x{p['replicas']}",
+                    str(len(idle)),
+                    f"{sum(idle.values()):.4f}",
+                    f"{busy:.4f}",
+                    f"{sum(idle.values()) / busy:.0%}",
+                    f"{top}: {idle[top] / quota:.0%} of its quota",
+                )
+            )
+    if not rows:
+        return []
+    return [
+        "",
+        "CPU the Redis nodes spent with no load offered (read for "
+        f"{seconds} s after the warm-up, every node together), against what they "
+        "spent at the sustained rate:",
+        "",
+        "| phase x app replicas | Redis nodes | no load, cores | at the sustained rate, cores "
+        "| share spent at no load | most at no load |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+        *rows,
+    ]
+
+
+def _redis(service: str) -> bool:
+    return service == "redis" or service.startswith("redis-node")
+
+
 def markdown(results: dict[str, Any]) -> list[str]:
     scale = results.get("scale_model")
     if not scale:
@@ -240,6 +281,7 @@ def markdown(results: dict[str, Any]) -> list[str]:
                 cluster["phases"],
                 "(`redis-node`: every node, primaries and replicas, together: six, eight grown)",
             ),
+            *_idle_table(cluster["phases"], float(redis)),
         ]
     lines += _reproduce.markdown(scale.get("reproduction"))
     lines += ["", "### Goals", "", "| goal | measured | met |", "| --- | ---: | --- |"]

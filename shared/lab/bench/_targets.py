@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,8 @@ class Measurement:
     sustained_rate: int = 0
     confirmed: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
+    idle: dict[str, dict[str, Any]] = field(default_factory=dict)  # per service, no load offered
+    idle_seconds: int = 0
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -156,6 +159,14 @@ class Started:
         step = self.settle.after(self.runner.run(rate, seconds))
         after = _walls.cpu_by_service(self.sampler.containers_url)
         return step, {s: after[s] - before.get(s, 0.0) for s in after}
+
+    def idle_load(self, seconds: float) -> dict[str, dict[str, Any]]:
+        """Each service's CPU over `seconds` with no load offered, once the last step's work
+        is done: what it spends at any rate (heartbeats, replication pings, polling)."""
+        before, started = _walls.counters(self.sampler.containers_url), time.monotonic()
+        time.sleep(seconds)
+        after = _walls.counters(self.sampler.containers_url)
+        return _walls.service_load(before, after, time.monotonic() - started)
 
 
 @contextlib.contextmanager
@@ -206,6 +217,9 @@ def measure(
             warm = max(10, (start or plan.start_rate) // 2)
             progress.step(f"warming up at {warm}/s for {plan.step_seconds}s (not counted)")
             on.settle.after(on.runner.run(warm, plan.step_seconds))
+        if plan.idle_seconds:
+            progress.step(f"reading each service's CPU with no load for {plan.idle_seconds}s")
+            result.idle, result.idle_seconds = on.idle_load(plan.idle_seconds), plan.idle_seconds
         _search(plan, progress, on, result, start)
         _confirm(plan, progress, on, result)
         if target.name == "phase3" and result.sustained_rate:

@@ -131,6 +131,11 @@ def _check_scale_model(scale: dict[str, Any]) -> None:
     node = cluster["phases"]["phase4"][0]
     assert node["evidence_step"]["load"]["redis-node-1"]["quota_cores"] == float(redis)
     assert node["cpu_ms_per_signup"]["redis-node"] > 0
+    # Every node read at no load too (what sharding cannot divide); the scale part's are not.
+    assert node["idle_seconds"] == 2
+    assert {f"redis-node-{n}" for n in range(1, 7)} <= node["idle_cores"].keys()
+    assert all(0 <= cores < 1 for cores in node["idle_cores"].values())
+    assert scale["phases"]["phase3"][0]["idle_cores"] == {}
     # Grown: phase 4 again at the replicas of its best point, with eight nodes, nothing lost.
     confirmed = [p for p in cluster["phases"]["phase4"] if p["confirmed"]]
     grown = cluster["phases"]["phase4-grown"]
