@@ -10,8 +10,17 @@ from typing import Any
 from lab.bench import _reproduce
 
 
-def _run(started: str, rates: dict[int, int], probe: float | None, **bench: Any) -> dict[str, Any]:
-    points = [{"replicas": n, "sustained_rate": r, "confirmed": True} for n, r in rates.items()]
+def _run(
+    started: str,
+    rates: dict[int, int],
+    probe: float | None,
+    unconfirmed: tuple[int, ...] = (),
+    **bench: Any,
+) -> dict[str, Any]:
+    points = [
+        {"replicas": n, "sustained_rate": r, "confirmed": n not in unconfirmed}
+        for n, r in rates.items()
+    ]
     return {
         "bench": {"part": "cluster", "quick": False, "started_at": started, **bench},
         "scale_model": {
@@ -73,5 +82,22 @@ def test_a_run_without_a_part_is_a_whole_run_and_the_file_written_is_never_compa
     assert found["points"] == []
     assert found["within"] is None
     text = "\n".join(_reproduce.markdown(found))
-    assert "no point confirmed in both runs" in text
+    assert "no point measured in both runs" in text
     assert "| point |" not in text  # no table without a row
+
+
+def test_a_wall_that_did_not_hold_in_one_run_did_not_reproduce(tmp_path: Path) -> None:
+    """Phase 4 at 0.02 CPU a node: 290/s held at three replicas one run, 264/s did not the
+    next. Close rates, but no wall to agree on."""
+    _write(tmp_path, "then.json", _run("2026-12-07T01:26:00+00:00", {1: 150, 3: 290}, 0.63))
+    now = _run("2026-12-07T04:20:00+00:00", {1: 153, 3: 264, 4: 352}, 0.63, unconfirmed=(3, 4))
+    found = _reproduce.compare(now, tmp_path)
+    assert found is not None
+    assert [(r["point"], r["unconfirmed"]) for r in found["points"]] == [
+        ("phase4 x1 at redis 0.04", []),
+        ("phase4 x3 at redis 0.04", ["now"]),
+    ]
+    assert found["within"] is False
+    text = "\n".join(_reproduce.markdown(found))
+    assert "0 of 2 walls moved more than 15%, and 1 did not hold" in text
+    assert "| phase4 x3 at redis 0.04 | 290 | 264 (not confirmed) | 0.91 |" in text
