@@ -105,6 +105,7 @@ def replicas(results: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(10, 5.5))
     drawn = lines(scale)
     top = max((p["replicas"] for line in drawn for p in line.points), default=1)
+    hollow_label = "not confirmed (most runs at it broke the SLO)"  # in the legend once
     for line in drawn:
         style, points = line.style, line.points
         one = len(points) == 1 and style is PHASE_STYLE["phase1"]
@@ -130,8 +131,9 @@ def replicas(results: dict[str, Any], path: Path) -> None:
                 facecolors="white",
                 edgecolors=style["color"],
                 zorder=3,
-                label="not confirmed (most runs at it broke the SLO)",
+                label=hollow_label,
             )
+            hollow_label = "_nolegend_"
         for x, y, point in zip(xs, ys, points, strict=True):
             ax.annotate(
                 point["limited_by"] or "?",
