@@ -161,8 +161,8 @@ def cluster_row(results: dict[str, Any], key: str) -> dict[str, str]:
 
 def cluster_quotable(results: dict[str, Any]) -> set[str]:
     """Every number the cluster page may quote from the comparison: each point's rate, p95,
-    replicas, cores and CPU per signup, the Redis quota, the machine's slowdown, and the
-    ratio of the two phases' best rates."""
+    replicas, cores and CPU per signup, the Redis quota, the machine's slowdown, the Redis
+    nodes at no load, and the ratio of the two phases' best rates."""
     cluster = results["scale_model"]["cluster"]
     values: list[float] = [float(cluster["quotas"]["REDIS_CPUS"])]
     for points in cluster["phases"].values():
@@ -172,6 +172,13 @@ def cluster_quotable(results: dict[str, Any]) -> set[str]:
             values += [v for v in p["cores"].values() if v is not None]
             values += [v for v in p["cpu_ms_per_signup"].values() if v is not None]
             values += [v for v in (p["machine"] or {}).values() if isinstance(v, float)]
+            # The Redis nodes at no load: each, all together, and as a share of the busy CPU
+            # and of one node's quota (the report's table of them).
+            idle = {k: v for k, v in (p.get("idle_cores") or {}).items() if k.startswith("redis")}
+            busy = sum(v for k, v in p["cores"].items() if k.startswith("redis"))
+            values += [*idle.values(), sum(idle.values())]
+            values += [v / float(cluster["quotas"]["REDIS_CPUS"]) for v in idle.values()]
+            values += [sum(idle.values()) / busy] if idle and busy else []
     values += [
         g["measured"]
         for g in _scale_report.cluster_goals(cluster)
