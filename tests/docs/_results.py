@@ -152,7 +152,8 @@ def cluster_row(results: dict[str, Any], key: str) -> dict[str, str]:
     for point in cluster["phases"].get(phase, []):
         if rest == f"x{point['replicas']}":
             every = {s for pts in cluster["phases"].values() for p in pts for s in p["cores"]}
-            return {f"{s} ms": "-" for s in every} | _scale_report.point_cells(point)
+            idle = _scale_report.idle_cells(point, float(cluster["quotas"]["REDIS_CPUS"]))
+            return {f"{s} ms": "-" for s in every} | _scale_report.point_cells(point) | idle
     for goal in _scale_report.cluster_goals(cluster):
         if goal["goal"] == key:
             return _scale_report.goal_cells(goal)

@@ -172,28 +172,48 @@ def _cpu_table(by_phase: dict[str, list[dict[str, Any]]], what: str) -> list[str
     return lines
 
 
+_IDLE_COLUMNS = (
+    "Redis nodes",
+    "no load, cores",
+    "at the sustained rate, cores",
+    "share spent at no load",
+    "most at no load",
+)
+
+
+def idle_cells(point: dict[str, Any], quota: float) -> dict[str, str]:
+    """A point's Redis nodes with no load offered against the point's sustained rate (none
+    for a run from before they were read)."""
+    idle = {s: c for s, c in (point.get("idle_cores") or {}).items() if _redis(s)}
+    busy = sum(c for s, c in point["cores"].items() if _redis(s))
+    if not idle or not busy:
+        return {}
+    top = max(idle, key=lambda s: idle[s])
+    return dict(
+        zip(
+            _IDLE_COLUMNS,
+            (
+                str(len(idle)),
+                f"{sum(idle.values()):.4f}",
+                f"{busy:.4f}",
+                f"{sum(idle.values()) / busy:.0%}",
+                f"{top}: {idle[top] / quota:.0%} of its quota",
+            ),
+            strict=True,
+        )
+    )
+
+
 def _idle_table(by_phase: dict[str, list[dict[str, Any]]], quota: float) -> list[str]:
     """What the Redis nodes spent with no load offered against what they spent at the point's
-    sustained rate: the share sharding cannot divide. Runs from before it was read: none."""
+    sustained rate: the share sharding cannot divide."""
     rows, seconds = [], 0
     for phase, points in by_phase.items():
         for p in points:
-            seconds = p.get("idle_seconds") or seconds
-            idle = {s: c for s, c in (p.get("idle_cores") or {}).items() if _redis(s)}
-            busy = sum(c for s, c in p["cores"].items() if _redis(s))
-            if not idle or not busy:
-                continue
-            top = max(idle, key=lambda s: idle[s])
-            rows.append(
-                _row(
-                    f"{phase} x{p['replicas']}",
-                    str(len(idle)),
-                    f"{sum(idle.values()):.4f}",
-                    f"{busy:.4f}",
-                    f"{sum(idle.values()) / busy:.0%}",
-                    f"{top}: {idle[top] / quota:.0%} of its quota",
-                )
-            )
+            cells = idle_cells(p, quota)
+            if cells:
+                seconds = p.get("idle_seconds") or seconds
+                rows.append(_row(f"{phase} x{p['replicas']}", *cells.values()))
     if not rows:
         return []
     return [
@@ -202,8 +222,7 @@ def _idle_table(by_phase: dict[str, list[dict[str, Any]]], quota: float) -> list
         f"{seconds} s after the warm-up, every node together), against what they "
         "spent at the sustained rate:",
         "",
-        "| phase x app replicas | Redis nodes | no load, cores | at the sustained rate, cores "
-        "| share spent at no load | most at no load |",
+        _row("phase x app replicas", *_IDLE_COLUMNS),
         "| --- | ---: | ---: | ---: | ---: | --- |",
         *rows,
     ]
