@@ -1,7 +1,7 @@
 """How long the bench measures, and what counts as holding the SLO.
 
 One place for every duration, so `--quick` (CI: about 9 minutes, numbers are only a smoke
-test) and the full run (about 75 minutes) differ only here. The scale model (every service
+test) and the full run (75 to 90 minutes) differ only here. The scale model (every service
 under a small quota) and the whole-machine run have a plan each.
 """
 

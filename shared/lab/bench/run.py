@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     # The whole bench's length; a part alone takes its share (the cluster part about half).
     kind = "quick: seconds per step, a smoke test" if plan.quick else "full"
     if args.part == "all" and not plan.quick:
-        kind += ": about 75 minutes"
+        kind += ": 75 to 90 minutes"
     what = [PARTS[p].format(phases=", ".join(phases)) for p in PARTS if p in parts]
     print(f"bench ({kind}): {'; then '.join(what)}. k6 runs on this host", flush=True)
     started = time.monotonic()
