@@ -175,8 +175,13 @@ def cluster_quotable(results: dict[str, Any]) -> set[str]:
             values += [v for v in (p["machine"] or {}).values() if isinstance(v, float)]
             # The Redis nodes at no load: each, all together, and as a share of the busy CPU
             # and of one node's quota (the report's table of them).
-            idle = {k: v for k, v in (p.get("idle_cores") or {}).items() if k.startswith("redis")}
-            busy = sum(v for k, v in p["cores"].items() if k.startswith("redis"))
+            idle = {
+                k: v for k, v in (p.get("idle_cores") or {}).items() if _scale_report.is_redis(k)
+            }
+            busy = sum(v for k, v in p["cores"].items() if _scale_report.is_redis(k))
+            # Every step of the search and every confirming run: what held and what broke.
+            for step in [*p["search"], *p["runs"]]:
+                values += [step["rate"], *([step["p95_ms"]] if step.get("p95_ms") else [])]
             values += [*idle.values(), sum(idle.values())]
             values += [v / float(cluster["quotas"]["REDIS_CPUS"]) for v in idle.values()]
             values += [sum(idle.values()) / busy] if idle and busy else []

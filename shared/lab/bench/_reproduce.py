@@ -44,7 +44,7 @@ def previous(
     found = []
     for path in folder.glob("*.json"):
         if path.name == skip:
-            continue  # a run of the same part the same day, about to be overwritten
+            continue  # this run's own file, when it is written again
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -66,7 +66,7 @@ def previous(
 
 
 def compare(results: dict[str, Any], folder: Path, skip: str = "") -> dict[str, Any] | None:
-    """Every point both runs confirmed, the ratio of their rates, and both quiet probes."""
+    """Every point both runs measured, the ratio of their rates, and both quiet probes."""
     scale = results.get("scale_model")
     if not scale or results["bench"].get("quick"):
         return None
@@ -76,20 +76,24 @@ def compare(results: dict[str, Any], folder: Path, skip: str = "") -> dict[str, 
     name, data = before
     then, now = points(data["scale_model"]), points(scale)
     # A point both runs measured. One whose rate did not hold in its confirming runs in either
-    # run is a wall that did not reproduce, whatever the two rates say.
-    rows: list[dict[str, Any]] = [
-        {
-            "point": key,
-            "then": then[key][0],
-            "now": now[key][0],
-            "ratio": round(now[key][0] / then[key][0], 3),
-            "unconfirmed": [
-                run for run, (_, held) in (("then", then[key]), ("now", now[key])) if not held
-            ],
-        }
-        for key in now
-        if key in then and then[key][0] and now[key][0]
-    ]
+    # run is a wall that did not reproduce, whatever the two rates say; so is one where either
+    # run held no rate at all (no ratio).
+    rows: list[dict[str, Any]] = []
+    for key in now:
+        if key not in then:
+            continue
+        (rate_then, held_then), (rate_now, held_now) = then[key], now[key]
+        rows.append(
+            {
+                "point": key,
+                "then": rate_then,
+                "now": rate_now,
+                "ratio": round(rate_now / rate_then, 3) if rate_then and rate_now else None,
+                "unconfirmed": [
+                    run for run, held in (("then", held_then), ("now", held_now)) if not held
+                ],
+            }
+        )
     quiet_then = (data["scale_model"].get("machine_quiet") or {}).get("probe_ms")
     quiet_now = (scale.get("machine_quiet") or {}).get("probe_ms")
     return {
@@ -116,15 +120,16 @@ def markdown(found: dict[str, Any] | None) -> list[str]:
             f"{probe['then']:.3f} ms then ({ratio:.2f}x)"
         )
     rows = found["points"]
-    moved = [r for r in rows if abs(r["ratio"] - 1) > TOLERANCE]
+    moved = [r for r in rows if r["ratio"] is not None and abs(r["ratio"] - 1) > TOLERANCE]
     unheld = [r for r in rows if r.get("unconfirmed")]
+    missed = [r for r in rows if not _reproduced(r)]
     if not rows:
         verdict = "no point measured in both runs to compare"
-    elif moved or unheld:
-        parts = [f"{len(moved)} of {len(rows)} walls moved more than {TOLERANCE:.0%}"]
-        if unheld:
-            parts.append(f"{len(unheld)} did not hold in one run's confirming runs or both")
-        verdict = ", and ".join(parts)
+    elif missed:
+        verdict = (
+            f"{len(missed)} of {len(rows)} points did not reproduce ({len(moved)} moved more "
+            f"than {TOLERANCE:.0%}, {len(unheld)} not confirmed in one run or both)"
+        )
     else:
         verdict = f"every wall within {TOLERANCE:.0%}"
     lines.append(
@@ -139,9 +144,11 @@ def markdown(found: dict[str, Any] | None) -> list[str]:
             f"{r[run]:,}" + (" (not confirmed)" if run in r.get("unconfirmed", []) else "")
             for run in ("then", "now")
         )
-        lines.append(f"| {r['point']} | {then} | {now} | {r['ratio']:.2f} |")
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        lines.append(f"| {r['point']} | {then} | {now} | {ratio} |")
     return lines
 
 
 def _reproduced(row: dict[str, Any]) -> bool:
-    return abs(row["ratio"] - 1) <= TOLERANCE and not row.get("unconfirmed")
+    ratio = row["ratio"]
+    return ratio is not None and abs(ratio - 1) <= TOLERANCE and not row.get("unconfirmed")

@@ -160,7 +160,7 @@ def point_result(replicas: int, m: Measurement) -> dict[str, Any]:
             )
             for s in services
         },
-        # With no load offered (`Plan.idle_seconds`), each Redis node on its own.
+        # With no load offered (`Plan.idle_seconds`): every service, each Redis node apart.
         "idle_cores": {s: v["cores"] for s, v in m.idle.items()},
         "idle_seconds": m.idle_seconds,
         "k6_cores": median(r.k6_cores for r in runs),

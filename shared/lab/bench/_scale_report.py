@@ -184,8 +184,8 @@ _IDLE_COLUMNS = (
 def idle_cells(point: dict[str, Any], quota: float) -> dict[str, str]:
     """A point's Redis nodes with no load offered against the point's sustained rate (none
     for a run from before they were read)."""
-    idle = {s: c for s, c in (point.get("idle_cores") or {}).items() if _redis(s)}
-    busy = sum(c for s, c in point["cores"].items() if _redis(s))
+    idle = {s: c for s, c in (point.get("idle_cores") or {}).items() if is_redis(s)}
+    busy = sum(c for s, c in point["cores"].items() if is_redis(s))
     if not idle or not busy:
         return {}
     top = max(idle, key=lambda s: idle[s])
@@ -219,7 +219,7 @@ def _idle_table(by_phase: dict[str, list[dict[str, Any]]], quota: float) -> list
     return [
         "",
         "CPU the Redis nodes spent with no load offered (read for "
-        f"{seconds} s after the warm-up, every node together), against what they "
+        f"{seconds} s before the search, every node together), against what they "
         "spent at the sustained rate:",
         "",
         _row("phase x app replicas", *_IDLE_COLUMNS),
@@ -228,7 +228,8 @@ def _idle_table(by_phase: dict[str, list[dict[str, Any]]], quota: float) -> list
     ]
 
 
-def _redis(service: str) -> bool:
+def is_redis(service: str) -> bool:
+    """Phase 3's Redis or one of phase 4's nodes."""
     return service == "redis" or service.startswith("redis-node")
 
 

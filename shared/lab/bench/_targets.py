@@ -219,7 +219,12 @@ def measure(
             on.settle.after(on.runner.run(warm, plan.step_seconds))
         if plan.idle_seconds:
             progress.step(f"reading each service's CPU with no load for {plan.idle_seconds}s")
-            result.idle, result.idle_seconds = on.idle_load(plan.idle_seconds), plan.idle_seconds
+            try:
+                result.idle = on.idle_load(plan.idle_seconds)
+                result.idle_seconds = plan.idle_seconds
+            except OSError as exc:
+                # A reading beside the point: losing it must not lose the point's rate.
+                progress.warn(f"no reading at no load: {exc}")
         _search(plan, progress, on, result, start)
         _confirm(plan, progress, on, result)
         if target.name == "phase3" and result.sustained_rate:

@@ -143,10 +143,13 @@ def results_stem(bench: dict[str, Any], out: Path) -> str:
     stem = f"{bench['date']}-{file_safe(bench['host'])}" + ("" if part == "all" else f"-{part}")
     if bench["quick"]:
         return stem + "-quick"
+    path = out / f"{stem}.json"
+    if not path.exists():
+        return stem
     try:
-        earlier = json.loads((out / f"{stem}.json").read_text())["bench"]["started_at"]
+        earlier = json.loads(path.read_text())["bench"]["started_at"]
     except (OSError, ValueError, KeyError, TypeError):
-        return stem  # no earlier run of the day, or not one this bench can read
+        earlier = None  # a file this bench cannot read is still not its to overwrite
     if earlier == bench["started_at"]:
         return stem  # this very run, written again
     return stem + "-" + datetime.fromisoformat(bench["started_at"]).strftime("%H%M")

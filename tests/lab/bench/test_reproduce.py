@@ -53,7 +53,7 @@ def test_the_newest_earlier_run_of_the_part_is_the_one_compared(tmp_path: Path) 
     assert ratios == {"phase4 x1 at redis 0.04": 0.955, "phase4 x2 at redis 0.04": 0.7}
     assert found["within"] is False
     text = "\n".join(_reproduce.markdown(found))
-    assert "1 of 2 walls moved more than 15%" in text
+    assert "1 of 2 points did not reproduce (1 moved more than 15%, 0 not confirmed" in text
     assert "(1.80x)" in text
 
 
@@ -87,8 +87,8 @@ def test_a_run_without_a_part_is_a_whole_run_and_the_file_written_is_never_compa
 
 
 def test_a_wall_that_did_not_hold_in_one_run_did_not_reproduce(tmp_path: Path) -> None:
-    """Phase 4 at 0.02 CPU a node: 290/s held at three replicas one run, 264/s did not the
-    next. Close rates, but no wall to agree on."""
+    """290/s held at three replicas one run, 264/s did not the next: close rates, but no wall
+    to agree on. Nor is there one where a run held no rate at all."""
     _write(tmp_path, "then.json", _run("2026-12-07T01:26:00+00:00", {1: 150, 3: 290}, 0.63))
     now = _run("2026-12-07T04:20:00+00:00", {1: 153, 3: 264, 4: 352}, 0.63, unconfirmed=(3, 4))
     found = _reproduce.compare(now, tmp_path)
@@ -99,5 +99,14 @@ def test_a_wall_that_did_not_hold_in_one_run_did_not_reproduce(tmp_path: Path) -
     ]
     assert found["within"] is False
     text = "\n".join(_reproduce.markdown(found))
-    assert "0 of 2 walls moved more than 15%, and 1 did not hold" in text
+    assert "1 of 2 points did not reproduce (0 moved more than 15%, 1 not confirmed" in text
     assert "| phase4 x3 at redis 0.04 | 290 | 264 (not confirmed) | 0.91 |" in text
+
+    nothing = _run("2026-12-07T05:00:00+00:00", {1: 150, 3: 0}, 0.63, unconfirmed=(3,))
+    found = _reproduce.compare(nothing, tmp_path)
+    assert found is not None
+    assert found["points"][1]["ratio"] is None
+    assert found["within"] is False
+    assert "| phase4 x3 at redis 0.04 | 290 | 0 (not confirmed) | - |" in "\n".join(
+        _reproduce.markdown(found)
+    )

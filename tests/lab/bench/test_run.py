@@ -276,3 +276,6 @@ def test_a_second_full_run_of_a_part_the_same_day_keeps_the_first(tmp_path: Path
     assert run.results_stem(quick, tmp_path) == "2026-12-07-vm-cluster-quick"
     whole = {**later, "part": "all", "host": "my host"}
     assert run.results_stem(whole, tmp_path) == "2026-12-07-my-host"
+    # A file of that name the bench cannot read is kept too.
+    (tmp_path / "2026-12-07-my-host.json").write_text("<<<<<<< HEAD\n")
+    assert run.results_stem(whole, tmp_path) == "2026-12-07-my-host-0431"

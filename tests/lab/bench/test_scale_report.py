@@ -105,7 +105,7 @@ def test_the_redis_nodes_at_no_load_are_set_against_the_sustained_rate() -> None
     phase4 |= {"idle_cores": {**nodes, "writer": 0.028}, "idle_seconds": 10}
     older = {**_point(2, 241, "redis"), "cores": {"redis": 0.02}}  # a run from before: no row
     lines = _scale_report._idle_table({"phase3": [older, phase3], "phase4": [phase4]}, 0.02)
-    assert "read for 10 s after the warm-up" in lines[1]
+    assert "read for 10 s before the search" in lines[1]
     assert lines[-2] == "| phase3 x3 | 1 | 0.0020 | 0.0203 | 10% | redis: 10% of its quota |"
     assert lines[-1] == (
         "| phase4 x4 | 6 | 0.0165 | 0.0930 | 18% | redis-node-1: 18% of its quota |"
