@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from lab.bench import _scale_report
+from lab.bench import _scale_goals, _scale_report
 
 FREE_TEXT = frozenset({"how", "notes", "what"})
 
@@ -154,7 +154,7 @@ def cluster_row(results: dict[str, Any], key: str) -> dict[str, str]:
             every = {s for pts in cluster["phases"].values() for p in pts for s in p["cores"]}
             idle = _scale_report.idle_cells(point, float(cluster["quotas"]["REDIS_CPUS"]))
             return {f"{s} ms": "-" for s in every} | _scale_report.point_cells(point) | idle
-    for goal in _scale_report.cluster_goals(cluster):
+    for goal in _scale_goals.cluster_goals(cluster):
         if goal["goal"] == key:
             return _scale_report.goal_cells(goal)
     raise KeyError(f"no row {key!r} in the scale model's phase 3 against phase 4")
@@ -187,7 +187,7 @@ def cluster_quotable(results: dict[str, Any]) -> set[str]:
             values += [sum(idle.values()) / busy] if idle and busy else []
     values += [
         g["measured"]
-        for g in _scale_report.cluster_goals(cluster)
+        for g in _scale_goals.cluster_goals(cluster)
         if isinstance(g["measured"], float | int)
     ]
     return {form for value in values for form in _forms(float(value))}

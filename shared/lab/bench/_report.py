@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Iterable
 from typing import Any
 
-from lab.bench import _plan, _scale_report
+from lab.bench import _plan, _scale_goals, _scale_report
 from lab.bench._steps import Step
 from lab.bench._targets import Measurement, Target
 
@@ -84,7 +84,7 @@ def add_ratios(results: dict[str, Any]) -> None:
         phase["vs_postgres_copy"] = _ratio(rate, pg.get("copy_into_users_rows_per_s"))
     results["goals"] = goals(results)
     if results.get("scale_model"):
-        results["scale_model"]["goals"] = _scale_report.goals(results["scale_model"])
+        results["scale_model"]["goals"] = _scale_goals.goals(results["scale_model"])
 
 
 def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
