@@ -39,11 +39,19 @@ def phase4(
 
 
 def show_logs(stack: Stack) -> None:
-    """What the apps and the writer logged, printed: pytest shows it beside a failure."""
+    """What the apps and the writer logged, printed: pytest shows it beside a failure. The
+    apps log a line per refused signup: those are counted by reason, with the lines of the log
+    where each was first and last seen, which is what says why a shard stayed refused."""
     for entry in [*stack.entries("app"), *stack.entries("writer")]:
         lines = stack.ctx.log(entry.spec.name).read_text(errors="replace").splitlines()
-        interesting = [line for line in lines if "refused:" not in line]  # one per 503
+        interesting = [line for line in lines if "refused:" not in line]
         print(f"--- {entry.spec.name}: last of {len(lines)} lines", *interesting[-25:], sep="\n")
+        reasons: dict[str, list[int]] = {}
+        for number, line in enumerate(lines, 1):
+            if "refused:" in line:
+                reasons.setdefault(line.split("refused:", 1)[1].strip(), []).append(number)
+        for reason, seen in reasons.items():
+            print(f"    refused {len(seen)}x, lines {seen[0]} to {seen[-1]}: {reason[:160]}")
 
 
 def nodes(stack: Stack) -> list[str]:
